@@ -1,0 +1,178 @@
+//! Start-up, configuration, version, exit, and handle bookkeeping.
+
+use std::ffi::CStr;
+
+use napi::Env;
+use napi_derive::napi;
+
+use super::{run, throw};
+use crate::handle::{self, HandleId};
+use crate::js::{hooks, Js, JsEnv};
+use crate::python::attach;
+use crate::runtime;
+
+/// Registers the TS layer's helpers for this environment. Called once per environment by the
+/// TS layer when it loads; `isMainThread` tells whether handles are released at teardown
+/// (worker_threads) or left to process exit (main thread).
+///
+/// ```js
+/// native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray }, true)
+/// ```
+#[napi]
+pub fn init(
+    env: Env,
+    #[napi(ts_arg_type = "Record<string, unknown>")] hooks_object: Js,
+    is_main_thread: bool,
+) -> napi::Result<()> {
+    let js = JsEnv(env.raw());
+    let result = (|| {
+        let get = |name: &CStr| js.reference(js.get_named(hooks_object.0, name)?);
+        let installed = hooks::Hooks {
+            make_proxy: get(c"makeProxy")?,
+            make_python_error: get(c"makePythonError")?,
+            handle_symbol: get(c"handle")?,
+            method_symbol: get(c"method")?,
+            done_symbol: get(c"done")?,
+            map_ctor: get(c"Map")?,
+            set_ctor: get(c"Set")?,
+            to_array: get(c"toArray")?,
+        };
+        let first = !hooks::is_installed();
+        hooks::install(installed);
+        if first && !is_main_thread {
+            js.add_cleanup_hook(release_environment, 0)?;
+        }
+        Ok(())
+    })();
+    result.map_err(|e| throw::throw(js, e))
+}
+
+/// A worker_thread's environment is ending: release its handles and its thread state.
+unsafe extern "C" fn release_environment(_arg: *mut std::ffi::c_void) {
+    if !runtime::is_running() {
+        return;
+    }
+    let removed = handle::with(|r| r.remove_owned(None));
+    let _ = attach::with_gil(|py| removed.into_iter().for_each(|o| o.release(py)));
+    attach::forget_thread();
+}
+
+/// Options for `configure`; must be called before Python starts.
+#[napi(object)]
+pub struct ConfigureOptions {
+    /// A virtualenv to activate (its `bin/python` becomes `sys.executable`).
+    pub venv: Option<String>,
+    /// `PYTHONHOME`-like prefix of the standard library.
+    pub python_home: Option<String>,
+    /// `sys.executable`; defaults to the Python pyembed was built against.
+    pub executable: Option<String>,
+}
+
+/// Sets start-up options. Throws `ERR_PY_ALREADY_INITIALIZED` once Python has started.
+///
+/// ```js
+/// Python.configure({ venv: '/path/to/.venv' })
+/// ```
+#[napi]
+pub fn configure(env: Env, options: ConfigureOptions) -> napi::Result<()> {
+    runtime::configure(runtime::Options {
+        venv: options.venv,
+        python_home: options.python_home,
+        executable: options.executable,
+    })
+    .map_err(|e| throw::throw(JsEnv(env.raw()), e))
+}
+
+#[napi(object)]
+pub struct VersionInfo {
+    /// `sys.version` of the embedded interpreter.
+    pub python: String,
+    /// This package's version.
+    pub pyembed: String,
+    /// `sys.executable`.
+    pub executable: String,
+    /// Path of the loaded libpython.
+    pub libpython: String,
+}
+
+/// Versions and paths; starts Python if it is not running yet.
+///
+/// ```js
+/// Python.version.python // '3.11.7 (main, ...) [GCC 12.2.0]'
+/// ```
+#[napi]
+pub fn version(env: Env) -> napi::Result<VersionInfo> {
+    let rt = runtime::get().map_err(|e| throw::throw(JsEnv(env.raw()), e))?;
+    Ok(VersionInfo {
+        python: rt.version.clone(),
+        pyembed: env!("CARGO_PKG_VERSION").to_string(),
+        executable: rt.executable.clone(),
+        libpython: rt.libpython.clone(),
+    })
+}
+
+/// Runs Python's `atexit` handlers and flushes `sys.stdout`/`sys.stderr`. The TS layer calls it
+/// from `process.on('exit')` on the main thread; it does nothing if Python never started.
+#[napi]
+pub fn shutdown(env: Env) -> napi::Result<()> {
+    if !runtime::is_running() {
+        return Ok(());
+    }
+    run(&env, |py, _| {
+        let _ = py.run(
+            c"import atexit, sys\natexit._run_exitfuncs()\nfor s in (sys.stdout, sys.stderr):\n    try: s.flush()\n    except Exception: pass\n",
+            None,
+            None,
+        );
+        Ok(())
+    })
+}
+
+/// A new owner id: every handle created through a `Python` instance is tagged with its id.
+#[napi]
+pub fn new_owner() -> u32 {
+    handle::with(|r| r.new_owner())
+}
+
+/// Releases one handle now; returns false if it was already released.
+#[napi]
+pub fn release(env: Env, id: f64) -> napi::Result<bool> {
+    let Some(object) = handle::with(|r| r.remove(id as HandleId)) else {
+        return Ok(false);
+    };
+    run(&env, |py, _| {
+        object.release(py);
+        Ok(true)
+    })
+}
+
+/// Releases every handle of `owner`; returns how many.
+#[napi]
+pub fn clear(env: Env, owner: u32) -> napi::Result<u32> {
+    let removed = handle::with(|r| r.remove_owned(Some(owner)));
+    let count = removed.len() as u32;
+    if count > 0 {
+        run(&env, |py, _| {
+            removed.into_iter().for_each(|o| o.release(py));
+            Ok(())
+        })?;
+    }
+    Ok(count)
+}
+
+#[napi(object)]
+pub struct Stats {
+    /// Live handles of this JS environment (every instance).
+    pub handles: u32,
+    /// Live handles created through this instance.
+    pub owned: u32,
+}
+
+/// Handle counts; see `Stats`.
+#[napi]
+pub fn stats(owner: u32) -> Stats {
+    handle::with(|r| Stats {
+        handles: r.count(None) as u32,
+        owned: r.count(Some(owner)) as u32,
+    })
+}

@@ -1,0 +1,41 @@
+//! Python objects that have no JS equivalent travel as proxies: a registry handle plus an
+//! External whose finalizer queues the release when JS garbage-collects the proxy.
+
+use std::ffi::c_void;
+
+use napi::sys;
+use pyo3::prelude::*;
+
+use crate::error::Result;
+use crate::handle::{self, OwnerId};
+use crate::js::{hooks, JsEnv};
+use crate::python::OwnedPtr;
+
+/// Registers `obj` and returns a new JS proxy for it (built by the TS layer).
+pub fn wrap(env: JsEnv, owner: OwnerId, obj: &Bound<'_, PyAny>) -> Result<sys::napi_value> {
+    let id = handle::with(|r| r.insert(owner, OwnedPtr::new(obj)));
+    let external = env.external(id as usize, Some(finalize))?;
+    let factory = hooks::get(env, |h| h.make_proxy)?;
+    let args = [
+        env.double(owner as f64)?,
+        env.double(id as f64)?,
+        env.boolean(obj.is_callable())?,
+        external,
+    ];
+    let undefined = env.undefined()?;
+    env.call(factory, undefined, &args)
+}
+
+/// Node-API finalizer of a proxy's External: never touches Python, only queues.
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    handle::try_with(|r| r.defer_release(data as usize as handle::HandleId));
+}
+
+/// Releases the references whose proxies JS collected. Call right after attaching.
+pub fn release_pending(py: Python<'_>) {
+    if handle::with(|r| r.has_pending()) {
+        for object in handle::with(|r| r.take_pending()) {
+            object.release(py);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! JS helpers registered once per environment by the TS layer (`init`), kept as references.
+//!
+//! Native code builds plain values itself, but proxies and `PythonError`s are TS classes, and
+//! `Map`/`Set` have no Node-API constructors, so those go through these functions.
+
+use std::cell::RefCell;
+
+use napi::sys;
+
+use crate::error::{Error, Result};
+use crate::js::JsEnv;
+
+/// The helpers, as references valid on this thread's env.
+pub struct Hooks {
+    /// `(owner, id, callable, external) => proxy`.
+    pub make_proxy: sys::napi_ref,
+    /// `(type, message, traceback, cause) => PythonError`.
+    pub make_python_error: sys::napi_ref,
+    /// Own property of every proxy target; its value is the handle id.
+    pub handle_symbol: sys::napi_ref,
+    /// Returned by `getAttr` for a method, so the TS layer caches a caller instead of a value.
+    pub method_symbol: sys::napi_ref,
+    /// Returned by `next` when an iterator is exhausted.
+    pub done_symbol: sys::napi_ref,
+    pub map_ctor: sys::napi_ref,
+    pub set_ctor: sys::napi_ref,
+    /// `(iterable) => Array` for Map entries and Set values.
+    pub to_array: sys::napi_ref,
+}
+
+thread_local! {
+    static HOOKS: RefCell<Option<Hooks>> = const { RefCell::new(None) };
+}
+
+pub fn install(hooks: Hooks) {
+    HOOKS.with(|h| *h.borrow_mut() = Some(hooks));
+}
+
+pub fn is_installed() -> bool {
+    HOOKS.with(|h| h.borrow().is_some())
+}
+
+/// The value of one hook.
+pub fn get(env: JsEnv, pick: impl FnOnce(&Hooks) -> sys::napi_ref) -> Result<sys::napi_value> {
+    let r = HOOKS.with(|h| h.borrow().as_ref().map(pick));
+    let r = r.ok_or_else(|| Error::Internal("pyembed's JS layer did not call init()".into()))?;
+    env.deref(r)
+}

@@ -1,0 +1,326 @@
+//! `JsEnv`: the Node-API calls pyembed makes, each checked and mapped to `Error`.
+
+use std::ffi::c_void;
+use std::ptr;
+
+use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue};
+use napi::sys;
+
+use crate::error::{Error, Result};
+
+/// A raw JS value passed through `#[napi]` functions untouched.
+#[derive(Clone, Copy)]
+pub struct Js(pub sys::napi_value);
+
+impl TypeName for Js {
+    fn type_name() -> &'static str {
+        "unknown"
+    }
+    fn value_type() -> napi::ValueType {
+        napi::ValueType::Unknown
+    }
+}
+
+impl ValidateNapiValue for Js {}
+
+impl FromNapiValue for Js {
+    unsafe fn from_napi_value(_env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        Ok(Js(value))
+    }
+}
+
+impl ToNapiValue for Js {
+    unsafe fn to_napi_value(_env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
+        Ok(value.0)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct JsEnv(pub sys::napi_env);
+
+macro_rules! napi_call {
+    ($env:expr, $name:ident($($arg:expr),*)) => {{
+        // SAFETY: `$env` is the live env of the current JS thread and every pointer argument
+        // is valid for the call (out-pointers are locals of the caller).
+        let status = unsafe { sys::$name($env.0, $($arg),*) };
+        $env.check(status, stringify!($name))
+    }};
+}
+
+/// A napi call writing one out-value.
+macro_rules! napi_out {
+    ($env:expr, $ty:ty, $name:ident($($arg:expr),*)) => {{
+        let mut out: $ty = Default::default();
+        napi_call!($env, $name($($arg,)* &mut out)).map(|()| out)
+    }};
+}
+
+impl JsEnv {
+    fn check(self, status: sys::napi_status, what: &str) -> Result<()> {
+        if status == sys::Status::napi_ok {
+            return Ok(());
+        }
+        let mut pending = false;
+        // SAFETY: env is live; `pending` is a valid out-pointer.
+        unsafe { sys::napi_is_exception_pending(self.0, &mut pending) };
+        if pending || status == sys::Status::napi_pending_exception {
+            Err(Error::JsPending)
+        } else {
+            Err(Error::Internal(format!("{what} failed with status {status}")))
+        }
+    }
+
+    pub fn type_of(self, v: sys::napi_value) -> Result<sys::napi_valuetype> {
+        napi_out!(self, sys::napi_valuetype, napi_typeof(v))
+    }
+
+    pub fn undefined(self) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_get_undefined())
+    }
+
+    pub fn null(self) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_get_null())
+    }
+
+    pub fn boolean(self, b: bool) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_get_boolean(b))
+    }
+
+    pub fn get_bool(self, v: sys::napi_value) -> Result<bool> {
+        napi_out!(self, bool, napi_get_value_bool(v))
+    }
+
+    pub fn double(self, d: f64) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_double(d))
+    }
+
+    pub fn get_double(self, v: sys::napi_value) -> Result<f64> {
+        napi_out!(self, f64, napi_get_value_double(v))
+    }
+
+    /// A JS string from UTF-8.
+    pub fn string(self, s: &str) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_string_utf8(s.as_ptr().cast(), s.len() as isize))
+    }
+
+    pub fn string_latin1(self, bytes: &[u8]) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_string_latin1(bytes.as_ptr().cast(), bytes.len() as isize))
+    }
+
+    pub fn string_utf16(self, units: &[u16]) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_string_utf16(units.as_ptr(), units.len() as isize))
+    }
+
+    /// Runs `f` on a JS string's UTF-8 (lone surrogates become U+FFFD), without allocating
+    /// for short strings.
+    pub fn with_utf8<R>(self, v: sys::napi_value, f: impl FnOnce(&str) -> R) -> Result<R> {
+        let mut buf = [0u8; 256];
+        let written = napi_out!(self, usize, napi_get_value_string_utf8(v, buf.as_mut_ptr().cast(), buf.len()))?;
+        if written < buf.len() - 1 {
+            return Ok(f(utf8(&buf[..written])));
+        }
+        let len = napi_out!(self, usize, napi_get_value_string_utf8(v, ptr::null_mut(), 0))?;
+        let mut big = vec![0u8; len + 1];
+        let written = napi_out!(self, usize, napi_get_value_string_utf8(v, big.as_mut_ptr().cast(), big.len()))?;
+        Ok(f(utf8(&big[..written])))
+    }
+
+    /// A JS string as an owned `String`.
+    pub fn get_string(self, v: sys::napi_value) -> Result<String> {
+        self.with_utf8(v, str::to_owned)
+    }
+
+    pub fn bigint(self, negative: bool, words: &[u64]) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_bigint_words(negative as i32, words.len(), words.as_ptr()))
+    }
+
+    /// Sign and little-endian 64-bit words of a BigInt.
+    pub fn get_bigint(self, v: sys::napi_value) -> Result<(bool, Vec<u64>)> {
+        let mut count = 0usize;
+        let mut sign = 0i32;
+        napi_call!(self, napi_get_value_bigint_words(v, &mut sign, &mut count, ptr::null_mut()))?;
+        let mut words = vec![0u64; count];
+        napi_call!(self, napi_get_value_bigint_words(v, &mut sign, &mut count, words.as_mut_ptr()))?;
+        Ok((sign != 0, words))
+    }
+
+    pub fn array(self, len: usize) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_array_with_length(len))
+    }
+
+    pub fn is_array(self, v: sys::napi_value) -> Result<bool> {
+        napi_out!(self, bool, napi_is_array(v))
+    }
+
+    pub fn array_len(self, v: sys::napi_value) -> Result<u32> {
+        napi_out!(self, u32, napi_get_array_length(v))
+    }
+
+    pub fn get_element(self, v: sys::napi_value, i: u32) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_get_element(v, i))
+    }
+
+    pub fn set_element(self, v: sys::napi_value, i: u32, item: sys::napi_value) -> Result<()> {
+        napi_call!(self, napi_set_element(v, i, item))
+    }
+
+    pub fn object(self) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_object())
+    }
+
+    pub fn get_property(self, v: sys::napi_value, key: sys::napi_value) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_get_property(v, key))
+    }
+
+    pub fn set_property(self, v: sys::napi_value, key: sys::napi_value, item: sys::napi_value) -> Result<()> {
+        napi_call!(self, napi_set_property(v, key, item))
+    }
+
+    pub fn get_named(self, v: sys::napi_value, name: &std::ffi::CStr) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_get_named_property(v, name.as_ptr()))
+    }
+
+
+    /// Defines an own data property (bypasses setters such as `__proto__`).
+    pub fn define_value(self, v: sys::napi_value, key: sys::napi_value, item: sys::napi_value) -> Result<()> {
+        let descriptor = sys::napi_property_descriptor {
+            utf8name: ptr::null(),
+            name: key,
+            method: None,
+            getter: None,
+            setter: None,
+            value: item,
+            attributes: sys::PropertyAttributes::writable
+                | sys::PropertyAttributes::enumerable
+                | sys::PropertyAttributes::configurable,
+            data: ptr::null_mut(),
+        };
+        napi_call!(self, napi_define_properties(v, 1, &descriptor))
+    }
+
+    /// Own enumerable string keys, as a JS array.
+    pub fn own_keys(self, v: sys::napi_value) -> Result<sys::napi_value> {
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_get_all_property_names(
+                v,
+                sys::KeyCollectionMode::own_only,
+                sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+                sys::KeyConversion::numbers_to_strings
+            )
+        )
+    }
+
+    pub fn buffer_copy(self, bytes: &[u8]) -> Result<sys::napi_value> {
+        let mut data: *mut c_void = ptr::null_mut();
+        napi_out!(self, sys::napi_value, napi_create_buffer_copy(bytes.len(), bytes.as_ptr().cast(), &mut data))
+    }
+
+    /// Runs `f` on the bytes of a TypedArray (with its kind), ArrayBuffer or DataView (kind
+    /// `None`); `Ok(None)` if `v` is none of these.
+    pub fn with_binary<R>(
+        self,
+        v: sys::napi_value,
+        f: impl FnOnce(Option<sys::napi_typedarray_type>, &[u8]) -> R,
+    ) -> Result<Option<R>> {
+        let mut data: *mut c_void = ptr::null_mut();
+        let mut len = 0usize;
+        let mut buffer: sys::napi_value = ptr::null_mut();
+        let mut offset = 0usize;
+        let kind = if napi_out!(self, bool, napi_is_typedarray(v))? {
+            let mut kind = 0;
+            let mut count = 0usize;
+            napi_call!(self, napi_get_typedarray_info(v, &mut kind, &mut count, &mut data, &mut buffer, &mut offset))?;
+            len = count * element_size(kind);
+            Some(kind)
+        } else if napi_out!(self, bool, napi_is_arraybuffer(v))? {
+            napi_call!(self, napi_get_arraybuffer_info(v, &mut data, &mut len))?;
+            None
+        } else if napi_out!(self, bool, napi_is_dataview(v))? {
+            napi_call!(self, napi_get_dataview_info(v, &mut len, &mut data, &mut buffer, &mut offset))?;
+            None
+        } else {
+            return Ok(None);
+        };
+        let bytes = if len == 0 || data.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: Node-API reported `len` readable bytes at `data`; no JS runs while `f`
+            // borrows them, so the buffer cannot be detached or resized meanwhile.
+            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
+        };
+        Ok(Some(f(kind, bytes)))
+    }
+
+    pub fn is_date(self, v: sys::napi_value) -> Result<bool> {
+        napi_out!(self, bool, napi_is_date(v))
+    }
+
+    pub fn date_value(self, v: sys::napi_value) -> Result<f64> {
+        napi_out!(self, f64, napi_get_date_value(v))
+    }
+
+    pub fn date(self, ms: f64) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_date(ms))
+    }
+
+    pub fn instance_of(self, v: sys::napi_value, ctor: sys::napi_value) -> Result<bool> {
+        napi_out!(self, bool, napi_instanceof(v, ctor))
+    }
+
+    pub fn strict_equals(self, a: sys::napi_value, b: sys::napi_value) -> Result<bool> {
+        napi_out!(self, bool, napi_strict_equals(a, b))
+    }
+
+    pub fn call(self, func: sys::napi_value, this: sys::napi_value, args: &[sys::napi_value]) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_call_function(this, func, args.len(), args.as_ptr()))
+    }
+
+    pub fn new_instance(self, ctor: sys::napi_value, args: &[sys::napi_value]) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_new_instance(ctor, args.len(), args.as_ptr()))
+    }
+
+    /// An External carrying `data`; `finalize` runs on this thread after it is collected.
+    pub fn external(self, data: usize, finalize: sys::napi_finalize) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_external(data as *mut c_void, finalize, ptr::null_mut()))
+    }
+
+    pub fn reference(self, v: sys::napi_value) -> Result<sys::napi_ref> {
+        napi_out!(self, sys::napi_ref, napi_create_reference(v, 1))
+    }
+
+    pub fn deref(self, r: sys::napi_ref) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_get_reference_value(r))
+    }
+
+    pub fn error(self, code: &str, message: &str) -> Result<sys::napi_value> {
+        let code = self.string(code)?;
+        let message = self.string(message)?;
+        napi_out!(self, sys::napi_value, napi_create_error(code, message))
+    }
+
+    pub fn throw(self, error: sys::napi_value) {
+        // SAFETY: env is live; a failure to throw leaves nothing better to do.
+        unsafe { sys::napi_throw(self.0, error) };
+    }
+
+    pub fn add_cleanup_hook(self, hook: unsafe extern "C" fn(*mut c_void), arg: usize) -> Result<()> {
+        napi_call!(self, napi_add_env_cleanup_hook(Some(hook), arg as *mut c_void))
+    }
+}
+
+fn element_size(kind: sys::napi_typedarray_type) -> usize {
+    use sys::TypedarrayType as T;
+    match kind {
+        T::int8_array | T::uint8_array | T::uint8_clamped_array => 1,
+        T::int16_array | T::uint16_array => 2,
+        T::int32_array | T::uint32_array | T::float32_array => 4,
+        _ => 8,
+    }
+}
+
+/// V8 writes valid UTF-8 (it replaces lone surrogates), so this never fails in practice.
+fn utf8(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or("\u{fffd}")
+}

@@ -1,0 +1,48 @@
+//! Attaching the current OS thread to the main interpreter.
+//!
+//! Each thread that calls into Python keeps one thread state for its whole life: the first attach
+//! creates it with `PyGILState_Ensure` and immediately detaches, so later attaches only swap it in
+//! (pyo3's `Python::attach` then costs a GIL hand-off, not a thread-state allocation). Re-entrant
+//! attaches on the same thread are free. A worker_thread that ends calls `forget_thread`.
+
+use std::cell::Cell;
+
+use pyo3::{ffi, Python};
+
+use crate::error::Result;
+use crate::runtime;
+
+thread_local! {
+    /// The `PyGILState_Ensure` result that created this thread's state, if it did.
+    static THREAD_STATE: Cell<Option<ffi::PyGILState_STATE>> = const { Cell::new(None) };
+}
+
+/// Runs `f` attached to the main interpreter, starting the runtime on first use.
+pub fn with_gil<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<R> {
+    runtime::get()?;
+    THREAD_STATE.with(|state| {
+        if state.get().is_none() {
+            // SAFETY: the runtime is initialized; this thread has no thread state yet. Ensure
+            // creates one and attaches; SaveThread detaches while keeping it for later attaches.
+            let gstate = unsafe { ffi::PyGILState_Ensure() };
+            // SAFETY: this thread is attached by the Ensure just above.
+            unsafe { ffi::PyEval_SaveThread() };
+            state.set(Some(gstate));
+        }
+    });
+    Ok(Python::attach(f))
+}
+
+/// Deletes this thread's thread state, if it has one. Call when a JS thread ends.
+pub fn forget_thread() {
+    let Some(gstate) = THREAD_STATE.with(|state| state.take()) else {
+        return;
+    };
+    // SAFETY: this thread's state was created by PyGILState_Ensure in `with_gil` and is detached;
+    // restoring it and releasing the Ensure drops the counter to zero, which deletes the state
+    // and releases the GIL.
+    unsafe {
+        ffi::PyEval_RestoreThread(ffi::PyGILState_GetThisThreadState());
+        ffi::PyGILState_Release(gstate);
+    }
+}

@@ -1,0 +1,77 @@
+//! Running code: `exec`, `eval` and `import` in the interpreter's `__main__` namespace.
+
+use std::ffi::CString;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use pyo3::ffi;
+
+use crate::error::{Error, Result};
+use crate::python::exception;
+
+/// The `__main__` module's dict, shared by every plain `Python` instance.
+pub fn main_dict(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
+    let main = py.import("__main__").map_err(|e| exception::from_pyerr(py, e))?;
+    Ok(main.dict())
+}
+
+/// Runs statements; returns nothing.
+pub fn exec(py: Python<'_>, code: &str) -> Result<()> {
+    run(py, code, ffi::Py_file_input, "<exec>").map(drop)
+}
+
+/// Evaluates one expression.
+pub fn eval<'py>(py: Python<'py>, expr: &str) -> Result<Bound<'py, PyAny>> {
+    run(py, expr, ffi::Py_eval_input, "<eval>")
+}
+
+fn run<'py>(py: Python<'py>, source: &str, start: i32, filename: &str) -> Result<Bound<'py, PyAny>> {
+    let source = CString::new(source)
+        .map_err(|_| Error::invalid_arg("Python source code must not contain NUL characters"))?;
+    let filename = CString::new(filename).expect("static filename");
+    let globals = main_dict(py)?;
+    // SAFETY: attached; both strings are NUL-terminated; returns a new reference or NULL.
+    let code = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::Py_CompileString(source.as_ptr(), filename.as_ptr(), start),
+        )
+    }
+    .map_err(|e| exception::from_pyerr(py, e))?;
+    // SAFETY: attached; `code` is a code object and `globals` a dict, both alive for the call.
+    let result = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), globals.as_ptr()),
+        )
+    };
+    result.map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// `import name` (dotted names give the submodule).
+pub fn import<'py>(py: Python<'py>, name: &str) -> Result<Bound<'py, PyAny>> {
+    let name = PyString::new(py, name);
+    // SAFETY: attached; returns a new reference or NULL.
+    let module = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyImport_Import(name.as_ptr())) };
+    module.map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// `importlib.reload(module)`.
+pub fn reload<'py>(module: &Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>> {
+    let py = module.py();
+    // SAFETY: attached; returns a new reference or NULL.
+    let fresh = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyImport_ReloadModule(module.as_ptr())) };
+    fresh.map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// Appends `dir` to `sys.path` unless it is already there.
+pub fn add_syspath(py: Python<'_>, dir: &str) -> Result<()> {
+    let result: PyResult<()> = (|| {
+        let path = py.import("sys")?.getattr("path")?;
+        if !path.contains(dir)? {
+            path.call_method1("append", (dir,))?;
+        }
+        Ok(())
+    })();
+    result.map_err(|e| exception::from_pyerr(py, e))
+}

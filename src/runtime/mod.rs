@@ -1,0 +1,164 @@
+//! The process-wide CPython runtime: configured once, started lazily on first use.
+//!
+//! Thread rules: CPython is initialized on a dedicated thread, `pyembed-main`, which then
+//! releases the GIL and parks for the life of the process. That thread is Python's "main thread";
+//! JS threads (the main one and each worker_thread) attach with their own thread states (see
+//! `python::attach`). `Py_Finalize` is never called: at exit only the `atexit` handlers run, so
+//! the process exits promptly even while Python threads are still running.
+
+mod config;
+mod libpython;
+
+use std::ffi::{CStr, CString};
+use std::sync::{Mutex, OnceLock};
+
+use pyo3::ffi;
+
+use crate::error::{Error, Result};
+pub use config::Options;
+
+/// Facts about the running interpreter.
+#[derive(Debug)]
+pub struct Runtime {
+    /// `sys.version`, e.g. `3.11.7 (main, ...) [GCC 12.2.0]`.
+    pub version: String,
+    /// `sys.executable` as configured.
+    pub executable: String,
+    /// Path of the libpython shared object.
+    pub libpython: String,
+}
+
+static PENDING: Mutex<Option<Options>> = Mutex::new(None);
+static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+
+/// Records options for the start; refused once the runtime has started.
+pub fn configure(options: Options) -> Result<()> {
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    if RUNTIME.get().is_some() {
+        return Err(Error::AlreadyInitialized);
+    }
+    *pending = Some(options);
+    Ok(())
+}
+
+/// The runtime, started on first call. A failed start is remembered and reported every time.
+pub fn get() -> Result<&'static Runtime> {
+    let started = RUNTIME.get_or_init(|| {
+        let options = PENDING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default();
+        start(options)
+    });
+    started.as_ref().map_err(|reason| Error::Init(reason.clone()))
+}
+
+/// True once the runtime started successfully.
+pub fn is_running() -> bool {
+    matches!(RUNTIME.get(), Some(Ok(_)))
+}
+
+/// `major.minor` of the linked libpython, readable before initialization.
+pub fn linked_version() -> String {
+    // SAFETY: Py_GetVersion returns a static string and may be called before initialization.
+    let full = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }.to_string_lossy();
+    full.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn start(options: Options) -> std::result::Result<Runtime, String> {
+    let settings = config::resolve(&options, &linked_version())?;
+    let libpython = libpython::promote_to_global()?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("pyembed-main".into())
+        .spawn(move || {
+            // SAFETY: runs once, on a thread with no Python thread state.
+            let result = unsafe { initialize(&settings) };
+            let ok = result.is_ok();
+            let _ = tx.send(result.map(|version| (version, settings.executable)));
+            if ok {
+                // CPython's main thread must outlive every use of the interpreter.
+                loop {
+                    std::thread::park();
+                }
+            }
+        })
+        .map_err(|e| format!("cannot spawn the pyembed-main thread: {e}"))?;
+    let (version, executable) = rx
+        .recv()
+        .map_err(|_| "the pyembed-main thread died during start-up".to_string())??;
+    Ok(Runtime {
+        version,
+        executable,
+        libpython,
+    })
+}
+
+/// Initializes CPython from a `PyConfig`, reads `sys.version`, and releases the GIL.
+///
+/// # Safety
+/// Call once per process, on a thread with no Python thread state.
+unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String, String> {
+    let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();
+    let config = config.as_mut_ptr();
+    // SAFETY: InitPythonConfig fully initializes the struct before any field is read.
+    unsafe { ffi::PyConfig_InitPythonConfig(config) };
+    // SAFETY: `config` was initialized above; every string set is copied by CPython.
+    let status = unsafe {
+        (*config).install_signal_handlers = 0; // Node owns SIGINT and friends.
+        (*config).buffered_stdio = 0; // print() and console.log() interleave in order.
+        (*config).configure_c_stdio = 0; // leave the process's C stdio alone.
+        (*config).parse_argv = 0;
+        set_string(config, &raw mut (*config).executable, &settings.executable)
+            .and_then(|()| match &settings.home {
+                Some(home) => set_string(config, &raw mut (*config).home, home),
+                None => Ok(()),
+            })
+            .and_then(|()| check(ffi::Py_InitializeFromConfig(config)))
+    };
+    // SAFETY: frees the strings owned by `config`; it is not used afterwards.
+    unsafe { ffi::PyConfig_Clear(config) };
+    status?;
+    // SAFETY: initialization succeeded and this thread holds the GIL.
+    let version = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: this thread holds the GIL since initialization; release it for the JS threads.
+    unsafe { ffi::PyEval_SaveThread() };
+    Ok(version)
+}
+
+/// # Safety
+/// `config` is initialized and `field` points into it.
+unsafe fn set_string(
+    config: *mut ffi::PyConfig,
+    field: *mut *mut libc::wchar_t,
+    value: &str,
+) -> std::result::Result<(), String> {
+    let value = CString::new(value).map_err(|_| format!("path contains NUL: {value:?}"))?;
+    // SAFETY: upheld by the caller; `value` is NUL-terminated and copied by CPython.
+    check(unsafe { ffi::PyConfig_SetBytesString(config, field, value.as_ptr()) })
+}
+
+fn check(status: ffi::PyStatus) -> std::result::Result<(), String> {
+    // SAFETY: PyStatus_Exception only inspects the struct.
+    if unsafe { ffi::PyStatus_Exception(status) } == 0 {
+        return Ok(());
+    }
+    let text = |p: *const libc::c_char| {
+        if p.is_null() {
+            String::new()
+        } else {
+            // SAFETY: CPython's status strings are static and NUL-terminated.
+            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        }
+    };
+    Err(format!("{} ({})", text(status.err_msg), text(status.func)))
+}

@@ -1,0 +1,25 @@
+// JS-side error types. Native code builds `PythonError`s through the `makePythonError` hook.
+
+/** A Python exception, raised by code that JS called. */
+export class PythonError extends Error {
+  readonly code = 'ERR_PY_EXCEPTION'
+  /** The exception class name, e.g. `ZeroDivisionError`. */
+  readonly pythonType: string
+  /** `str(exception)`. */
+  readonly pythonMessage: string
+  /** The formatted Python traceback. */
+  readonly pythonTraceback: string
+
+  constructor(pythonType: string, pythonMessage: string, pythonTraceback: string, cause?: PythonError) {
+    super(pythonMessage ? `${pythonType}: ${pythonMessage}` : pythonType, cause ? { cause } : undefined)
+    this.name = 'PythonError'
+    this.pythonType = pythonType
+    this.pythonMessage = pythonMessage
+    this.pythonTraceback = pythonTraceback
+  }
+}
+
+/** An `Error` with a stable `code`, for misuse detected in the JS layer. */
+export function codedError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code })
+}

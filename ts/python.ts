@@ -1,0 +1,121 @@
+// The `Python` class: python.ts's API shape over the native binding.
+import { resolve } from 'node:path'
+import { isMainThread } from 'node:worker_threads'
+
+import native = require('./native')
+import { codedError, PythonError } from './errors'
+import { Kwargs } from './kwargs'
+import { DONE, HANDLE, handleOf, makeProxy, METHOD, type PyObject } from './proxy'
+
+native.init(
+  {
+    makeProxy,
+    makePythonError: (type: string, message: string, traceback: string, cause?: PythonError) =>
+      new PythonError(type, message, traceback, cause),
+    handle: HANDLE,
+    method: METHOD,
+    done: DONE,
+    Map,
+    Set,
+    toArray: (iterable: Iterable<unknown>) => Array.from(iterable),
+  },
+  isMainThread,
+)
+if (isMainThread) process.on('exit', () => native.shutdown())
+
+export interface ConfigureOptions {
+  /** A virtualenv to use; defaults to `$VIRTUAL_ENV` when set. */
+  venv?: string
+  /** The prefix holding Python's standard library, if not the built-against one. */
+  pythonHome?: string
+  /** `sys.executable` (what multiprocessing children run). */
+  executable?: string
+}
+
+export interface VersionInfo {
+  python: string
+  pyembed: string
+  executable: string
+  libpython: string
+}
+
+function idOf(obj: unknown): number {
+  const id = handleOf(obj)
+  if (id === undefined) throw codedError('ERR_PY_INVALID_ARG', 'expected a Python object proxy')
+  return id
+}
+
+/**
+ * An entry point to the embedded interpreter. Every plain instance shares the main interpreter
+ * and its `__main__` namespace; each tracks the objects it created, for `clear()`.
+ */
+export class Python {
+  readonly #owner = native.newOwner()
+
+  /** Sets start-up options; only before Python starts (first use). */
+  static configure(options: ConfigureOptions = {}): void {
+    native.configure(options)
+  }
+
+  /** Versions and paths of the embedded interpreter (starts it if needed). */
+  static get version(): VersionInfo {
+    return native.version()
+  }
+
+  /** Appends a directory (resolved against the current directory) to `sys.path`. */
+  add_syspath(dir: string): void {
+    native.addSyspath(typeof dir === 'string' ? resolve(dir) : dir)
+  }
+
+  /** `import name`: the module as a live proxy. */
+  import(name: string): PyObject {
+    return native.importModule(this.#owner, name)
+  }
+
+  /** Runs Python statements in the shared `__main__` namespace. */
+  exec(code: string): void {
+    native.exec(code)
+  }
+
+  /** Evaluates a Python expression in the shared `__main__` namespace. */
+  eval(code: string): any {
+    return native.eval(this.#owner, code)
+  }
+
+  /** `getattr(obj, name)(*args, **kwargs)`. */
+  call(obj: PyObject, name: string, args: unknown[] = [], kwargs?: Record<string, unknown> | Kwargs): any {
+    const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
+    return native.call(this.#owner, idOf(obj), name, args, kw)
+  }
+
+  /** `importlib.reload(module)`; accepts a module proxy or a module name. */
+  reload(module: PyObject | string): PyObject {
+    const target = typeof module === 'string' ? this.import(module) : module
+    return native.reload(this.#owner, idOf(target))
+  }
+
+  /** Releases a proxy's Python object now; later use throws `ERR_PY_RELEASED`. */
+  gc(obj: PyObject): boolean {
+    return native.release(idOf(obj))
+  }
+
+  /** Releases every object created through this instance; returns how many. */
+  clear(): number {
+    return native.clear(this.#owner)
+  }
+
+  /** Live handles: `handles` in this JS environment, `owned` by this instance. */
+  stats(): { handles: number; owned: number } {
+    return native.stats(this.#owner)
+  }
+
+  /** python.ts compatibility: proxies are the objects themselves. */
+  unwrap<T>(obj: T): T {
+    return obj
+  }
+
+  /** python.ts compatibility: proxies are live, there is nothing to refresh. */
+  refresh<T>(obj: T): T {
+    return obj
+  }
+}
