@@ -12,18 +12,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** Appends a directory to `sys.path` (once). */
 export declare function addSyspath(dir: string): void
 
-/**
- * Calls `getattr(obj, name)(*args, **kwargs)`, or `obj(*args, **kwargs)` when `name` is null.
- * The method is looked up without creating a bound method object.
- *
- * ```js
- * native.call(owner, id, 'join', [['a', 'b']], null)
- * ```
- */
-export declare function call(owner: OwnerId, id: number, name: string | null, args: unknown[], kwargs: Record<string, unknown> | null): unknown
-
 /** Releases every handle of `owner`; returns how many. */
-export declare function clear(owner: OwnerId): number
+export declare function clear(owner: number): number
 
 /**
  * Sets start-up options. Throws `ERR_PY_ALREADY_INITIALIZED` once Python has started.
@@ -54,7 +44,7 @@ export declare function delAttr(id: number, name: string): void
  * native.eval(owner, 'x * 2') // 4
  * ```
  */
-export declare function eval(owner: OwnerId, source: string): unknown
+export declare function eval(owner: number, source: string): unknown
 
 /**
  * Runs statements in the shared `__main__` namespace.
@@ -70,7 +60,7 @@ export declare function exec(source: string): void
  * attribute, or the `method` hook symbol when the attribute is a method bound to `obj` (or a
  * module's function), so that the TS layer caches one caller instead of a bound method.
  */
-export declare function getAttr(owner: OwnerId, id: number, name: string): unknown
+export declare function getAttr(owner: number, id: number, name: string): unknown
 
 /** `hasattr(obj, name)`. */
 export declare function hasAttr(id: number, name: string): boolean
@@ -82,7 +72,7 @@ export declare function hasAttr(id: number, name: string): boolean
  * const os = native.importModule(owner, 'os')
  * ```
  */
-export declare function importModule(owner: OwnerId, name: string): unknown
+export declare function importModule(owner: number, name: string): unknown
 
 /**
  * Registers the TS layer's helpers for this environment. Called once per environment by the
@@ -95,20 +85,29 @@ export declare function importModule(owner: OwnerId, name: string): unknown
  */
 export declare function init(hooksObject: Record<string, unknown>, isMainThread: boolean): void
 
+/**
+ * A small id for an attribute name, for `call`.
+ *
+ * ```js
+ * const id = native.internName('append')
+ * ```
+ */
+export declare function internName(name: string): number
+
 /** `iter(obj)`, as a proxy. */
-export declare function iterate(owner: OwnerId, id: number): unknown
+export declare function iterate(owner: number, id: number): unknown
 
 /** A new owner id: every handle created through a `Python` instance is tagged with its id. */
-export declare function newOwner(): OwnerId
+export declare function newOwner(): number
 
 /** `next(iterator)`, or the `done` hook symbol when it is exhausted. */
-export declare function next(owner: OwnerId, id: number): unknown
+export declare function next(owner: number, id: number): unknown
 
 /** Releases one handle now; returns false if it was already released. */
 export declare function release(id: number): boolean
 
 /** `importlib.reload(module)`; the module object stays the same, so its proxies see new code. */
-export declare function reload(owner: OwnerId, id: number): unknown
+export declare function reload(owner: number, id: number): unknown
 
 /** `obj.name = value`. */
 export declare function setAttr(id: number, name: string, value: unknown): void
@@ -120,7 +119,7 @@ export declare function setAttr(id: number, name: string, value: unknown): void
 export declare function shutdown(): void
 
 /** Handle counts; see `Stats`. */
-export declare function stats(owner: OwnerId): Stats
+export declare function stats(owner: number): Stats
 
 export interface Stats {
   /** Live handles of this JS environment (every instance). */
@@ -130,7 +129,7 @@ export interface Stats {
 }
 
 /** Converts deeply: mappings, iterables and numbers are unpacked too. */
-export declare function toJs(owner: OwnerId, id: number): unknown
+export declare function toJs(owner: number, id: number): unknown
 
 /** `str(obj)`, or `repr(obj)`. */
 export declare function toString(id: number, repr: boolean): string

@@ -779,7 +779,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.addSyspath = nativeBinding.addSyspath
-module.exports.call = nativeBinding.call
 module.exports.clear = nativeBinding.clear
 module.exports.configure = nativeBinding.configure
 module.exports.delAttr = nativeBinding.delAttr
@@ -789,6 +788,7 @@ module.exports.getAttr = nativeBinding.getAttr
 module.exports.hasAttr = nativeBinding.hasAttr
 module.exports.importModule = nativeBinding.importModule
 module.exports.init = nativeBinding.init
+module.exports.internName = nativeBinding.internName
 module.exports.iterate = nativeBinding.iterate
 module.exports.newOwner = nativeBinding.newOwner
 module.exports.next = nativeBinding.next

@@ -72,7 +72,7 @@ try {
 } catch {}
 if (napiCli) {
   // Development checkout: also regenerates index.js / index.d.ts (committed).
-  run(process.execPath, [napiCli, 'build', '--platform', '--release', '--js', 'index.js', '--dts', 'index.d.ts', '--target-dir', targetDir], env)
+  run(process.execPath, [napiCli, 'build', '--platform', '--release', '--js', 'index.js', '--dts', 'index.d.ts', '--no-dts-cache', '--target-dir', targetDir], env)
 } else {
   // Installed as a dependency: plain cargo, then put the library where index.js looks.
   run('cargo', ['build', '--release'], env)

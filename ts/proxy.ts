@@ -28,13 +28,26 @@ type Target = { [STATE]: State }
 /** A Python object seen from JS: attributes, methods and calls are forwarded live. */
 export type PyObject = any
 
-function call(s: State, name: string | null, args: unknown[]): unknown {
+const nameIds = new Map<string, number>()
+
+/** The native id of an attribute name (interned once per environment). */
+function nameId(name: string): number {
+  let id = nameIds.get(name)
+  if (id === undefined) {
+    id = native.internName(name)
+    nameIds.set(name, id)
+  }
+  return id
+}
+
+function call(s: State, name: number | null, args: unknown[]): unknown {
   const [positional, kw] = splitKwargs(args)
   return native.call(s.owner, s.id, name, positional, kw)
 }
 
 function method(s: State, name: string): Function {
-  const fn = (...args: unknown[]) => call(s, name, args)
+  const id = nameId(name)
+  const fn = (...args: unknown[]) => call(s, id, args)
   Object.defineProperties(fn, {
     [HANDLE]: { value: s.id },
     [METHOD]: { value: name },

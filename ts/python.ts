@@ -7,6 +7,24 @@ import { codedError, PythonError } from './errors'
 import { Kwargs } from './kwargs'
 import { DONE, HANDLE, handleOf, makeProxy, METHOD, type PyObject } from './proxy'
 
+// Large numeric arrays cross as one Float64Array; these loops beat element-wise Node-API calls.
+function fromFloat64(packed: Float64Array): number[] {
+  const out = new Array<number>(packed.length)
+  for (let i = 0; i < packed.length; i++) out[i] = packed[i]
+  return out
+}
+// Reused between calls: native code copies the numbers out before any other JS runs.
+let scratch = new Float64Array(1024)
+function packNumbers(array: unknown[]): Float64Array | null {
+  if (scratch.length < array.length) scratch = new Float64Array(array.length * 2)
+  for (let i = 0; i < array.length; i++) {
+    const x = array[i]
+    if (typeof x !== 'number') return null
+    scratch[i] = x
+  }
+  return scratch.subarray(0, array.length)
+}
+
 native.init(
   {
     makeProxy,
@@ -18,6 +36,8 @@ native.init(
     Map,
     Set,
     toArray: (iterable: Iterable<unknown>) => Array.from(iterable),
+    fromFloat64,
+    packNumbers,
   },
   isMainThread,
 )

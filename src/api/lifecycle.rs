@@ -16,7 +16,8 @@ use crate::runtime;
 /// (worker_threads) or left to process exit (main thread).
 ///
 /// ```js
-/// native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray }, true)
+/// native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray,
+///               fromFloat64, packNumbers }, true)
 /// ```
 #[napi]
 pub fn init(
@@ -36,6 +37,8 @@ pub fn init(
             map_ctor: get(c"Map")?,
             set_ctor: get(c"Set")?,
             to_array: get(c"toArray")?,
+            from_float64: get(c"fromFloat64")?,
+            pack_numbers: get(c"packNumbers")?,
         };
         let first = !hooks::is_installed();
         hooks::install(installed);
@@ -52,7 +55,8 @@ unsafe extern "C" fn release_environment(_arg: *mut std::ffi::c_void) {
     if !runtime::is_running() {
         return;
     }
-    let removed = handle::with(|r| r.remove_owned(None));
+    let mut removed = handle::with(|r| r.remove_owned(None));
+    removed.extend(handle::names::take_all());
     let _ = attach::with_gil(|py| removed.into_iter().for_each(|o| o.release(py)));
     attach::forget_thread();
 }

@@ -2,6 +2,7 @@
 //! single mapping of `Error` to a thrown JS error (`throw`). Semantics stay in the core modules.
 
 mod attrs;
+mod call;
 mod calls;
 mod lifecycle;
 mod throw;

@@ -15,6 +15,9 @@ pub use to_py::ToPy;
 /// Deepest nesting converted in either direction.
 pub const MAX_DEPTH: usize = 1000;
 
+/// Arrays of numbers at least this long cross as one Float64Array (see the TS hooks).
+const PACK_THRESHOLD: usize = 64;
+
 /// Largest integer magnitude that converts to a JS number (2^53 - 1); larger ones become BigInt.
 const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 

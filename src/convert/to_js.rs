@@ -12,7 +12,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::{too_deep, MAX_DEPTH, MAX_SAFE_INTEGER};
+use super::{too_deep, MAX_DEPTH, MAX_SAFE_INTEGER, PACK_THRESHOLD};
 use crate::error::Result;
 use crate::handle::OwnerId;
 use crate::js::{hooks, JsEnv};
@@ -83,9 +83,15 @@ impl ToJs {
     fn container(&mut self, obj: &Bound<'_, PyAny>) -> Result<sys::napi_value> {
         let py = obj.py();
         if let Ok(list) = obj.cast::<PyList>() {
+            if let Some(packed) = self.numbers(obj, list.len())? {
+                return Ok(packed);
+            }
             return self.sequence(obj, list.len(), |i| list.get_item(i).expect("index in range"));
         }
         if let Ok(tuple) = obj.cast::<PyTuple>() {
+            if let Some(packed) = self.numbers(obj, tuple.len())? {
+                return Ok(packed);
+            }
             return self.sequence(obj, tuple.len(), |i| tuple.get_item(i).expect("index in range"));
         }
         if let Ok(dict) = obj.cast::<PyDict>() {
@@ -137,6 +143,45 @@ impl ToJs {
         })()
         .map_err(|e| exception::from_pyerr(py, e))?;
         self.env.bigint(words.0, &words.1)
+    }
+
+    /// A long list or tuple of floats and safe integers crosses as one Float64Array. `None` if
+    /// it is short or holds anything else.
+    fn numbers(&mut self, obj: &Bound<'_, PyAny>, len: usize) -> Result<Option<sys::napi_value>> {
+        if len < PACK_THRESHOLD {
+            return Ok(None);
+        }
+        let mut values = Vec::with_capacity(len);
+        // SAFETY: attached; `obj` is a list or tuple whose items are read borrowed, with no
+        // Python code running in between that could mutate it.
+        unsafe {
+            let items = if ffi::PyList_Check(obj.as_ptr()) != 0 {
+                (*obj.as_ptr().cast::<ffi::PyListObject>()).ob_item
+            } else {
+                (*obj.as_ptr().cast::<ffi::PyTupleObject>()).ob_item.as_mut_ptr()
+            };
+            for i in 0..len {
+                let item = *items.add(i);
+                let tp = ffi::Py_TYPE(item);
+                if tp == &raw mut ffi::PyFloat_Type {
+                    values.push(ffi::PyFloat_AS_DOUBLE(item));
+                } else if tp == &raw mut ffi::PyLong_Type {
+                    let mut overflow = 0;
+                    let v = ffi::PyLong_AsLongLongAndOverflow(item, &mut overflow);
+                    if overflow != 0 || !(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v) {
+                        return Ok(None);
+                    }
+                    values.push(v as f64);
+                } else {
+                    return Ok(None);
+                }
+            }
+        }
+        let env = self.env;
+        let packed = env.float64_array(&values)?;
+        let array = env.call(hooks::get(env, |h| h.from_float64)?, env.undefined()?, &[packed])?;
+        self.seen.insert(obj.as_ptr(), array);
+        Ok(Some(array))
     }
 
     fn sequence<'py>(

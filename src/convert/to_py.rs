@@ -8,9 +8,9 @@
 use napi::sys;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet};
+use pyo3::types::{PyBytes, PyDict, PySet};
 
-use super::{too_deep, MAX_DEPTH};
+use super::{too_deep, MAX_DEPTH, PACK_THRESHOLD};
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
 use crate::js::{hooks, JsEnv};
@@ -155,14 +155,24 @@ impl<'py> ToPy<'py> {
     }
 
     fn array(&mut self, v: sys::napi_value) -> Result<Bound<'py, PyAny>> {
-        let len = self.env.array_len(v)?;
-        let list = PyList::empty(self.py);
-        self.remember(v, list.as_any())?;
-        for i in 0..len {
-            let item = self.convert(self.env.get_element(v, i)?)?;
-            list.append(item).map_err(|e| exception::from_pyerr(self.py, e))?;
+        let (py, env) = (self.py, self.env);
+        let len = env.array_len(v)?;
+        if len as usize >= PACK_THRESHOLD {
+            let packed = env.call(hooks::get(env, |h| h.pack_numbers)?, env.undefined()?, &[v])?;
+            if let Some(list) = env.with_binary(packed, |_, bytes| numbers(py, bytes))? {
+                let list = list?;
+                self.remember(v, &list)?;
+                return Ok(list);
+            }
         }
-        Ok(list.into_any())
+        let list = new_list(py, len as usize)?;
+        self.remember(v, &list)?;
+        for i in 0..len {
+            let item = self.convert(env.get_element(v, i)?)?;
+            // SAFETY: `list` has `len` slots, slot `i` is still empty; SET_ITEM steals `item`.
+            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
+        }
+        Ok(list)
     }
 
     fn plain(&mut self, v: sys::napi_value) -> Result<Bound<'py, PyAny>> {
@@ -240,18 +250,41 @@ impl<'py> ToPy<'py> {
     }
 }
 
+/// A list of `len` empty slots, to be filled with `PyList_SET_ITEM` (empty slots are safe to
+/// drop if filling fails).
+fn new_list(py: Python<'_>, len: usize) -> Result<Bound<'_, PyAny>> {
+    // SAFETY: attached; returns a new reference or NULL with MemoryError set.
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len as ffi::Py_ssize_t)) }
+        .map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// The list of numbers packed in a Float64Array's bytes.
+fn numbers<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>> {
+    let list = new_list(py, bytes.len() / 8)?;
+    for (i, chunk) in bytes.chunks_exact(8).enumerate() {
+        let value = number(py, f64::from_ne_bytes(chunk.try_into().expect("8-byte chunk")));
+        // SAFETY: slot `i` of the new list is empty; SET_ITEM steals the new reference.
+        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, value.into_ptr()) };
+    }
+    Ok(list)
+}
+
 /// Integer-valued numbers become int (but -0 stays a float, keeping its sign).
 fn number(py: Python<'_>, d: f64) -> Bound<'_, PyAny> {
-    let integral = d.is_finite() && d.fract() == 0.0 && !(d == 0.0 && d.is_sign_negative());
+    let small = d as i64; // saturates; NaN gives 0
     // SAFETY: attached; each constructor returns a new reference (NULL only on memory error,
-    // which `from_owned_ptr` would turn into a panic; CPython aborts before that in practice).
+    // which `from_owned_ptr` turns into a panic; CPython aborts before that in practice).
     unsafe {
-        let ptr = if !integral {
-            ffi::PyFloat_FromDouble(d)
-        } else if d.abs() < 9.2e18 {
-            ffi::PyLong_FromLongLong(d as i64)
+        let ptr = if small as f64 == d && small.unsigned_abs() < 1 << 62 {
+            if small == 0 && d.is_sign_negative() {
+                ffi::PyFloat_FromDouble(d)
+            } else {
+                ffi::PyLong_FromLongLong(small)
+            }
+        } else if d.is_finite() && d.abs() >= (1u64 << 62) as f64 {
+            ffi::PyLong_FromDouble(d) // every double this large is an integer
         } else {
-            ffi::PyLong_FromDouble(d)
+            ffi::PyFloat_FromDouble(d)
         };
         Bound::from_owned_ptr(py, ptr)
     }

@@ -6,6 +6,8 @@
 //! references are handed back to the caller, which releases them while attached, and references
 //! dropped by JS garbage collection wait in `pending` until the next attach.
 
+pub mod names;
+
 use std::cell::RefCell;
 
 use crate::error::{Error, Result};

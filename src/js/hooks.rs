@@ -26,6 +26,10 @@ pub struct Hooks {
     pub set_ctor: sys::napi_ref,
     /// `(iterable) => Array` for Map entries and Set values.
     pub to_array: sys::napi_ref,
+    /// `(Float64Array) => Array`: builds a large numeric Array faster than Node-API can.
+    pub from_float64: sys::napi_ref,
+    /// `(Array) => Float64Array | null`: packs an all-number Array, or gives null.
+    pub pack_numbers: sys::napi_ref,
 }
 
 thread_local! {

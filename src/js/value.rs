@@ -253,6 +253,18 @@ impl JsEnv {
         Ok(Some(f(kind, bytes)))
     }
 
+    /// A new Float64Array holding a copy of `values`.
+    pub fn float64_array(self, values: &[f64]) -> Result<sys::napi_value> {
+        let bytes = std::mem::size_of_val(values);
+        let mut data: *mut c_void = ptr::null_mut();
+        let buffer = napi_out!(self, sys::napi_value, napi_create_arraybuffer(bytes, &mut data))?;
+        if bytes > 0 {
+            // SAFETY: Node-API just allocated `bytes` writable bytes at `data`.
+            unsafe { ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes) };
+        }
+        napi_out!(self, sys::napi_value, napi_create_typedarray(sys::TypedarrayType::float64_array, values.len(), buffer, 0))
+    }
+
     pub fn is_date(self, v: sys::napi_value) -> Result<bool> {
         napi_out!(self, bool, napi_is_date(v))
     }
@@ -284,6 +296,11 @@ impl JsEnv {
     /// An External carrying `data`; `finalize` runs on this thread after it is collected.
     pub fn external(self, data: usize, finalize: sys::napi_finalize) -> Result<sys::napi_value> {
         napi_out!(self, sys::napi_value, napi_create_external(data as *mut c_void, finalize, ptr::null_mut()))
+    }
+
+    /// A JS function backed by a raw Node-API callback.
+    pub fn function(self, name: &std::ffi::CStr, cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_create_function(name.as_ptr(), name.to_bytes().len() as isize, Some(cb), ptr::null_mut()))
     }
 
     pub fn reference(self, v: sys::napi_value) -> Result<sys::napi_ref> {

@@ -5,6 +5,7 @@
 //! drop may defer to pyo3's process-global pool, which is wrong for sub-interpreters), so
 //! references that outlive an attach are `OwnedPtr`s.
 
+pub mod args;
 pub mod attach;
 pub mod code;
 pub mod exception;
