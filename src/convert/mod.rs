@@ -12,8 +12,9 @@ pub use proxy::{release_pending, wrap};
 pub use to_js::ToJs;
 pub use to_py::ToPy;
 
-/// Deepest nesting converted in either direction.
-pub const MAX_DEPTH: usize = 1000;
+/// Deepest nesting converted in either direction. Bounded by V8's stack limit (about 1 MB,
+/// checked by every Node-API call): one level of JS → Python costs about 1.3 KB of stack.
+pub const MAX_DEPTH: usize = 400;
 
 /// Arrays of numbers at least this long cross as one Float64Array (see the TS hooks).
 const PACK_THRESHOLD: usize = 64;

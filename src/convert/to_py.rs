@@ -1,6 +1,6 @@
 //! JS → Python.
 //!
-//! undefined/null→None, boolean→bool, integer-valued number→int, other number→float,
+//! undefined/null→None, boolean→bool, safe integer→int, other number→float,
 //! BigInt→int, string→str, Buffer/Uint8Array→bytes, other TypedArrays→memoryview of the matching
 //! format, ArrayBuffer/DataView→bytes, Array→list, Date→datetime (UTC), Map→dict, Set→set,
 //! proxy→its Python object, other objects→dict of their own enumerable string keys.
@@ -10,7 +10,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PySet};
 
-use super::{too_deep, MAX_DEPTH, PACK_THRESHOLD};
+use super::{too_deep, MAX_DEPTH, MAX_SAFE_INTEGER, PACK_THRESHOLD};
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
 use crate::js::{hooks, JsEnv};
@@ -269,20 +269,18 @@ fn numbers<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>> {
     Ok(list)
 }
 
-/// Integer-valued numbers become int (but -0 stays a float, keeping its sign).
+/// Safe integers (|x| ≤ 2^53 − 1) become int; every other number, -0 included, is a float, so
+/// numbers round-trip exactly.
 fn number(py: Python<'_>, d: f64) -> Bound<'_, PyAny> {
     let small = d as i64; // saturates; NaN gives 0
+    let integral = small as f64 == d
+        && (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&small)
+        && !(small == 0 && d.is_sign_negative());
     // SAFETY: attached; each constructor returns a new reference (NULL only on memory error,
     // which `from_owned_ptr` turns into a panic; CPython aborts before that in practice).
     unsafe {
-        let ptr = if small as f64 == d && small.unsigned_abs() < 1 << 62 {
-            if small == 0 && d.is_sign_negative() {
-                ffi::PyFloat_FromDouble(d)
-            } else {
-                ffi::PyLong_FromLongLong(small)
-            }
-        } else if d.is_finite() && d.abs() >= (1u64 << 62) as f64 {
-            ffi::PyLong_FromDouble(d) // every double this large is an integer
+        let ptr = if integral {
+            ffi::PyLong_FromLongLong(small)
         } else {
             ffi::PyFloat_FromDouble(d)
         };

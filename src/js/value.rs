@@ -138,7 +138,7 @@ impl JsEnv {
     pub fn get_bigint(self, v: sys::napi_value) -> Result<(bool, Vec<u64>)> {
         let mut count = 0usize;
         let mut sign = 0i32;
-        napi_call!(self, napi_get_value_bigint_words(v, &mut sign, &mut count, ptr::null_mut()))?;
+        napi_call!(self, napi_get_value_bigint_words(v, ptr::null_mut(), &mut count, ptr::null_mut()))?;
         let mut words = vec![0u64; count];
         napi_call!(self, napi_get_value_bigint_words(v, &mut sign, &mut count, words.as_mut_ptr()))?;
         Ok((sign != 0, words))
