@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { test } from 'node:test'
+import { Worker } from 'node:worker_threads'
+
+import { Python } from 'pyembed'
+
+const py = new Python()
+py.exec(`
+import weakref
+class WorkerObject:
+    pass
+worker_refs = []
+def worker_make():
+    o = WorkerObject()
+    worker_refs.append(weakref.ref(o))
+    return o
+def worker_alive():
+    import gc; gc.collect()
+    return sum(1 for r in worker_refs if r() is not None)
+`)
+
+/** A worker running `source`, with `exited` resolving to its exit code (listened from the start). */
+function spawn(source) {
+  const worker = new Worker(`
+    const { parentPort } = require('node:worker_threads')
+    const { Python } = require('pyembed')
+    ${source}
+  `, { eval: true })
+  worker.exited = once(worker, 'exit').then(([code]) => code)
+  return worker
+}
+
+test('several workers load the addon at once, each with its own registry', async () => {
+  const workers = Array.from({ length: 4 }, (_, i) =>
+    spawn(`
+      const py = new Python()
+      const kept = []
+      for (let k = 0; k < 50; k++) kept.push(py.eval('[object()]')[0])
+      const sum = py.eval('sum(range(${i * 100}))')
+      parentPort.postMessage({ sum, handles: py.stats().handles })
+    `),
+  )
+  const results = await Promise.all(workers.map(async (w) => (await once(w, 'message'))[0]))
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.sum, Array.from({ length: i * 100 }, (_, k) => k).reduce((a, b) => a + b, 0))
+    assert.equal(r.handles, 50)
+  }
+  assert.deepEqual(await Promise.all(workers.map((w) => w.exited)), [0, 0, 0, 0])
+  assert.equal(py.stats().handles, 0)
+})
+
+test("a worker that ends releases its handles", async () => {
+  const worker = spawn(`
+    const py = new Python()
+    const main = py.import('__main__')
+    globalThis.kept = Array.from({ length: 20 }, () => main.worker_make())
+    parentPort.postMessage(main.worker_alive())
+  `)
+  const [alive] = await once(worker, 'message')
+  assert.equal(alive, 20)
+  assert.equal(await worker.exited, 0)
+  assert.equal(py.import('__main__').worker_alive(), 0)
+})
+
+test('terminating a worker in the middle of a Python call does not crash the process', async () => {
+  const worker = spawn(`
+    const py = new Python()
+    parentPort.postMessage('calling')
+    py.exec('import time\\nfor _ in range(100):\\n    time.sleep(0.01)')
+    parentPort.postMessage('returned')
+  `)
+  const [first] = await once(worker, 'message')
+  assert.equal(first, 'calling')
+  await new Promise((r) => setTimeout(r, 200))
+  const code = await worker.terminate()
+  assert.equal(code, 1)
+  assert.equal(py.eval('1 + 1'), 2)
+})
