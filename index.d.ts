@@ -80,7 +80,8 @@ export declare function importModule(owner: number, name: string): unknown
  * (worker_threads) or left to process exit (main thread).
  *
  * ```js
- * native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray }, true)
+ * native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray,
+ *               fromFloat64, packNumbers }, true)
  * ```
  */
 export declare function init(hooksObject: Record<string, unknown>, isMainThread: boolean): void
@@ -96,6 +97,12 @@ export declare function internName(name: string): number
 
 /** `iter(obj)`, as a proxy. */
 export declare function iterate(owner: number, id: number): unknown
+
+/**
+ * True when `sys.modules[name]` is still the object behind handle `id`: lets the TS layer
+ * reuse a module proxy instead of making a new one for every `import`.
+ */
+export declare function moduleIs(id: number, name: string): boolean
 
 /** A new owner id: every handle created through a `Python` instance is tagged with its id. */
 export declare function newOwner(): number

@@ -790,6 +790,7 @@ module.exports.importModule = nativeBinding.importModule
 module.exports.init = nativeBinding.init
 module.exports.internName = nativeBinding.internName
 module.exports.iterate = nativeBinding.iterate
+module.exports.moduleIs = nativeBinding.moduleIs
 module.exports.newOwner = nativeBinding.newOwner
 module.exports.next = nativeBinding.next
 module.exports.release = nativeBinding.release

@@ -56,3 +56,14 @@ for (const method of ['spawn', 'forkserver']) {
     assert.equal(result.executable, py.eval('__import__("sys").executable'))
   })
 }
+
+test('import reuses the module proxy while sys.modules holds the same module', () => {
+  const a = py.import('greeter')
+  assert.equal(py.import('greeter'), a)
+  py.exec('import sys; del sys.modules["greeter"]')
+  const fresh = py.import('greeter')
+  assert.notEqual(fresh, a)
+  assert.equal(py.eval('lambda m: m is __import__("sys").modules["greeter"]')(fresh), true)
+  py.gc(fresh)
+  assert.equal(py.import('greeter').Greeter().greet('x'), 'Hello, x!')
+})

@@ -68,7 +68,8 @@ const env = { PYO3_PYTHON: python.executable, CARGO_TARGET_DIR: targetDir }
 
 let napiCli = null
 try {
-  napiCli = require.resolve('@napi-rs/cli/dist/cli.js')
+  const manifest = require.resolve('@napi-rs/cli/package.json')
+  napiCli = join(dirname(manifest), require(manifest).bin.napi)
 } catch {}
 if (napiCli) {
   // Development checkout: also regenerates index.js / index.d.ts (committed).

@@ -71,6 +71,8 @@ function idOf(obj: unknown): number {
  */
 export class Python {
   readonly #owner = native.newOwner()
+  /** Module proxies by name; reused while `sys.modules` still holds the same module. */
+  readonly #modules = new Map<string, PyObject>()
 
   /** Sets start-up options; only before Python starts (first use). */
   static configure(options: ConfigureOptions = {}): void {
@@ -89,7 +91,11 @@ export class Python {
 
   /** `import name`: the module as a live proxy. */
   import(name: string): PyObject {
-    return native.importModule(this.#owner, name)
+    const cached = this.#modules.get(name)
+    if (cached !== undefined && native.moduleIs(handleOf(cached)!, name)) return cached
+    const module = native.importModule(this.#owner, name)
+    if (handleOf(module) !== undefined) this.#modules.set(name, module)
+    return module
   }
 
   /** Runs Python statements in the shared `__main__` namespace. */
@@ -121,6 +127,7 @@ export class Python {
 
   /** Releases every object created through this instance; returns how many. */
   clear(): number {
+    this.#modules.clear()
     return native.clear(this.#owner)
   }
 

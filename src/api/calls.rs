@@ -23,6 +23,19 @@ pub fn import_module(env: Env, owner: u32, #[napi(ts_arg_type = "string")] name:
     })
 }
 
+/// True when `sys.modules[name]` is still the object behind handle `id`: lets the TS layer
+/// reuse a module proxy instead of making a new one for every `import`.
+#[napi]
+pub fn module_is(env: Env, id: f64, #[napi(ts_arg_type = "string")] name: Js) -> napi::Result<bool> {
+    run(&env, |py, js| {
+        let Ok(cached) = object(py, id) else {
+            return Ok(false); // released: import afresh
+        };
+        let name = pyo3::types::PyString::new(py, &string_arg(js, name, "module name")?);
+        Ok(code::imported(&name)?.is_some_and(|m| m.is(&cached)))
+    })
+}
+
 /// Runs statements in the shared `__main__` namespace.
 ///
 /// ```js

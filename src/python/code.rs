@@ -51,9 +51,35 @@ fn run<'py>(py: Python<'py>, source: &str, start: i32, filename: &str) -> Result
 /// `import name` (dotted names give the submodule).
 pub fn import<'py>(py: Python<'py>, name: &str) -> Result<Bound<'py, PyAny>> {
     let name = PyString::new(py, name);
+    if let Some(module) = imported(&name)? {
+        return Ok(module);
+    }
     // SAFETY: attached; returns a new reference or NULL.
     let module = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyImport_Import(name.as_ptr())) };
     module.map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// `sys.modules[name]` if it is there and fully initialized (a module another thread is still
+/// importing goes through the import system, which waits for it).
+pub fn imported<'py>(name: &Bound<'py, PyString>) -> Result<Option<Bound<'py, PyAny>>> {
+    let py = name.py();
+    // SAFETY: attached; returns a new reference, or NULL with or without an error set.
+    let module = unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyImport_GetModule(name.as_ptr())) };
+    let Some(module) = module else {
+        // SAFETY: attached; NULL with an error means sys.modules itself failed.
+        return match unsafe { ffi::PyErr_Occurred() }.is_null() {
+            true => Ok(None),
+            false => Err(exception::take(py)),
+        };
+    };
+    let initializing = module
+        .getattr("__spec__")
+        .and_then(|spec| match spec.is_none() {
+            true => Ok(false),
+            false => spec.getattr("_initializing").map_or(Ok(false), |v| v.is_truthy()),
+        })
+        .map_err(|e| exception::from_pyerr(py, e))?;
+    Ok((!initializing).then_some(module))
 }
 
 /// `importlib.reload(module)`.
