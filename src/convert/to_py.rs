@@ -48,7 +48,7 @@ impl<'py> ToPy<'py> {
                 let b = env.get_bool(v)?;
                 Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any())
             }
-            sys::ValueType::napi_number => Ok(number(py, env.get_double(v)?)),
+            sys::ValueType::napi_number => number(py, env.get_double(v)?),
             sys::ValueType::napi_string => env.with_utf8(v, |s| pyo3::types::PyString::new(py, s).into_any()),
             sys::ValueType::napi_bigint => self.bigint(v),
             sys::ValueType::napi_object => self.object(v),
@@ -261,30 +261,42 @@ fn new_list(py: Python<'_>, len: usize) -> Result<Bound<'_, PyAny>> {
 /// The list of numbers packed in a Float64Array's bytes.
 fn numbers<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>> {
     let list = new_list(py, bytes.len() / 8)?;
-    for (i, chunk) in bytes.chunks_exact(8).enumerate() {
-        let value = number(py, f64::from_ne_bytes(chunk.try_into().expect("8-byte chunk")));
-        // SAFETY: slot `i` of the new list is empty; SET_ITEM steals the new reference.
-        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, value.into_ptr()) };
+    // SAFETY: attached; `list` is a new list with exactly one empty slot per number, each
+    // filled once with a new reference (the list steals it).
+    unsafe {
+        let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item;
+        for (i, chunk) in bytes.chunks_exact(8).enumerate() {
+            let value = number_ptr(f64::from_ne_bytes(chunk.try_into().expect("8-byte chunk")));
+            if value.is_null() {
+                return Err(exception::take(py));
+            }
+            *items.add(i) = value;
+        }
     }
     Ok(list)
 }
 
 /// Safe integers (|x| ≤ 2^53 − 1) become int; every other number, -0 included, is a float, so
 /// numbers round-trip exactly.
-fn number(py: Python<'_>, d: f64) -> Bound<'_, PyAny> {
+fn number(py: Python<'_>, d: f64) -> Result<Bound<'_, PyAny>> {
+    // SAFETY: attached; a new reference, or NULL with MemoryError set.
+    unsafe { Bound::from_owned_ptr_or_opt(py, number_ptr(d)) }.ok_or_else(|| exception::take(py))
+}
+
+/// `number` as a raw new reference (NULL on memory error). Call attached.
+#[inline(always)]
+unsafe fn number_ptr(d: f64) -> *mut ffi::PyObject {
     let small = d as i64; // saturates; NaN gives 0
     let integral = small as f64 == d
         && (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&small)
         && !(small == 0 && d.is_sign_negative());
-    // SAFETY: attached; each constructor returns a new reference (NULL only on memory error,
-    // which `from_owned_ptr` turns into a panic; CPython aborts before that in practice).
+    // SAFETY: the caller is attached.
     unsafe {
-        let ptr = if integral {
+        if integral {
             ffi::PyLong_FromLongLong(small)
         } else {
             ffi::PyFloat_FromDouble(d)
-        };
-        Bound::from_owned_ptr(py, ptr)
+        }
     }
 }
 
