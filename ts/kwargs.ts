@@ -11,7 +11,9 @@ export function kwargs(values: Record<string, unknown>): Kwargs {
 
 /** Splits a trailing `Kwargs` off an argument list. */
 export function splitKwargs(args: unknown[]): [unknown[], Record<string, unknown> | null] {
-  const last = args[args.length - 1]
+  const n = args.length
+  if (n === 0) return [args, null] // (args[-1] would be a slow string-keyed lookup)
+  const last = args[n - 1]
   if (last instanceof Kwargs) return [args.slice(0, -1), last.values]
   return [args, null]
 }

@@ -31,7 +31,7 @@ export type PyObject = any
 const nameIds = new Map<string, number>()
 
 /** The native id of an attribute name (interned once per environment). */
-function nameId(name: string): number {
+export function nameId(name: string): number {
   let id = nameIds.get(name)
   if (id === undefined) {
     id = native.internName(name)

@@ -5,7 +5,7 @@ import { isMainThread } from 'node:worker_threads'
 import native = require('./native')
 import { codedError, PythonError } from './errors'
 import { Kwargs } from './kwargs'
-import { DONE, HANDLE, handleOf, makeProxy, METHOD, type PyObject } from './proxy'
+import { DONE, HANDLE, handleOf, makeProxy, METHOD, nameId, type PyObject } from './proxy'
 
 // Large numeric arrays cross as one Float64Array; these loops beat element-wise Node-API calls.
 function fromFloat64(packed: Float64Array): number[] {
@@ -111,7 +111,8 @@ export class Python {
   /** `getattr(obj, name)(*args, **kwargs)`. */
   call(obj: PyObject, name: string, args: unknown[] = [], kwargs?: Record<string, unknown> | Kwargs): any {
     const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
-    return native.call(this.#owner, idOf(obj), name, args, kw)
+    const id = idOf(obj)
+    return native.call(this.#owner, id, typeof name === 'string' ? nameId(name) : name, args, kw)
   }
 
   /** `importlib.reload(module)`; accepts a module proxy or a module name. */
