@@ -116,6 +116,10 @@ test('long numeric arrays take the packed path and stay exact', () => {
   assert.equal(pyKinds[6], 'float')
   const mixed = Array.from({ length: 100 }, (_, i) => (i === 50 ? 'x' : i))
   assert.deepEqual(main.echo(mixed), mixed)
+  const chunked = Array.from({ length: 10_000 }, (_, i) => i / 4) // packed in several chunks
+  assert.deepEqual(main.echo(chunked), chunked)
+  chunked[9_000] = 'late non-number' // found after earlier chunks were converted
+  assert.deepEqual(main.echo(chunked), chunked)
   const big = py.eval('[2**60 + i for i in range(100)]')
   assert.equal(typeof big[0], 'bigint')
 })

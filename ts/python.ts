@@ -13,16 +13,17 @@ function fromFloat64(packed: Float64Array): number[] {
   for (let i = 0; i < packed.length; i++) out[i] = packed[i]
   return out
 }
-// Reused between calls: native code copies the numbers out before any other JS runs.
-let scratch = new Float64Array(1024)
-function packNumbers(array: unknown[]): Float64Array | null {
-  if (scratch.length < array.length) scratch = new Float64Array(array.length * 2)
-  for (let i = 0; i < array.length; i++) {
-    const x = array[i]
+// Packs `array[start..]` into a small reused buffer, a chunk at a time so that it stays in
+// cache while native code turns it into Python numbers; null if a chunk holds a non-number.
+const scratch = new Float64Array(4096)
+function packNumbers(array: unknown[], start: number): Float64Array | null {
+  const n = Math.min(scratch.length, array.length - start)
+  for (let i = 0; i < n; i++) {
+    const x = array[start + i]
     if (typeof x !== 'number') return null
     scratch[i] = x
   }
-  return scratch.subarray(0, array.length)
+  return scratch.subarray(0, n)
 }
 
 native.init(

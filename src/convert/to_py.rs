@@ -158,9 +158,7 @@ impl<'py> ToPy<'py> {
         let (py, env) = (self.py, self.env);
         let len = env.array_len(v)?;
         if len as usize >= PACK_THRESHOLD {
-            let packed = env.call(hooks::get(env, |h| h.pack_numbers)?, env.undefined()?, &[v])?;
-            if let Some(list) = env.with_binary(packed, |_, bytes| numbers(py, bytes))? {
-                let list = list?;
+            if let Some(list) = self.numbers(v, len as usize)? {
                 self.remember(v, &list)?;
                 return Ok(list);
             }
@@ -173,6 +171,27 @@ impl<'py> ToPy<'py> {
             unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
         }
         Ok(list)
+    }
+
+    /// An Array of numbers as a list, filled chunk by chunk from the TS `packNumbers` hook;
+    /// `None` as soon as a chunk holds anything else.
+    fn numbers(&mut self, v: sys::napi_value, len: usize) -> Result<Option<Bound<'py, PyAny>>> {
+        let (py, env) = (self.py, self.env);
+        let pack = hooks::get(env, |h| h.pack_numbers)?;
+        let undefined = env.undefined()?;
+        let list = new_list(py, len)?;
+        let mut filled = 0;
+        while filled < len {
+            let packed = env.call(pack, undefined, &[v, env.double(filled as f64)?])?;
+            let chunk =
+                env.with_binary(packed, |_, bytes| fill_numbers(&list, filled, len - filled, bytes))?;
+            match chunk {
+                Some(Ok(0)) | None => return Ok(None), // a non-number (or the array shrank)
+                Some(Ok(count)) => filled += count,
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        Ok(Some(list))
     }
 
     fn plain(&mut self, v: sys::napi_value) -> Result<Bound<'py, PyAny>> {
@@ -258,22 +277,26 @@ fn new_list(py: Python<'_>, len: usize) -> Result<Bound<'_, PyAny>> {
         .map_err(|e| exception::from_pyerr(py, e))
 }
 
-/// The list of numbers packed in a Float64Array's bytes.
-fn numbers<'py>(py: Python<'py>, bytes: &[u8]) -> Result<Bound<'py, PyAny>> {
-    let list = new_list(py, bytes.len() / 8)?;
-    // SAFETY: attached; `list` is a new list with exactly one empty slot per number, each
-    // filled once with a new reference (the list steals it).
+/// Stores the numbers packed in a Float64Array's bytes into `list[start..]` and returns how
+/// many; 0 (nothing stored) if they are none or more than the `room` left.
+fn fill_numbers(list: &Bound<'_, PyAny>, start: usize, room: usize, bytes: &[u8]) -> Result<usize> {
+    let count = bytes.len() / 8;
+    if count == 0 || count > room {
+        return Ok(0);
+    }
+    // SAFETY: attached; `list` is a list made by `new_list` whose slots `start..start + room`
+    // are still empty (NULL), and `count <= room`; each slot gets one new reference.
     unsafe {
-        let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item;
+        let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item.add(start);
         for (i, chunk) in bytes.chunks_exact(8).enumerate() {
             let value = number_ptr(f64::from_ne_bytes(chunk.try_into().expect("8-byte chunk")));
             if value.is_null() {
-                return Err(exception::take(py));
+                return Err(exception::take(list.py()));
             }
             *items.add(i) = value;
         }
     }
-    Ok(list)
+    Ok(count)
 }
 
 /// Safe integers (|x| ≤ 2^53 − 1) become int; every other number, -0 included, is a float, so
