@@ -12,6 +12,9 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** Appends a directory to `sys.path` (once). */
 export declare function addSyspath(dir: string): void
 
+/** Like `call`, asynchronously: settles call `call` with `getattr(obj, name)(*args, **kwargs)`. */
+export declare function callAsync(owner: number, id: number, name: string | null, args: unknown[], kwargs: Record<string, unknown> | null, call: number): void
+
 /** Releases every handle of `owner`; returns how many. */
 export declare function clear(owner: number): number
 
@@ -46,6 +49,9 @@ export declare function delAttr(id: number, name: string): void
  */
 export declare function eval(owner: number, source: string): unknown
 
+/** Like `eval`, asynchronously. */
+export declare function evalAsync(owner: number, source: string, call: number): void
+
 /**
  * Runs statements in the shared `__main__` namespace.
  *
@@ -54,6 +60,9 @@ export declare function eval(owner: number, source: string): unknown
  * ```
  */
 export declare function exec(source: string): void
+
+/** Like `exec`, asynchronously (settles with null). */
+export declare function execAsync(source: string, call: number): void
 
 /**
  * Reads `obj.name` now. Returns the converted value, `undefined` when there is no such
@@ -64,6 +73,9 @@ export declare function getAttr(owner: number, id: number, name: string): unknow
 
 /** `hasattr(obj, name)`. */
 export declare function hasAttr(id: number, name: string): boolean
+
+/** Like `importModule`, asynchronously. */
+export declare function importAsync(owner: number, name: string, call: number): void
 
 /**
  * `import name`; the module comes back as a proxy.
@@ -81,7 +93,7 @@ export declare function importModule(owner: number, name: string): unknown
  *
  * ```js
  * native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray,
- *               fromFloat64, packNumbers }, true)
+ *               fromFloat64, packNumbers, settle }, true)
  * ```
  */
 export declare function init(hooksObject: Record<string, unknown>, isMainThread: boolean): void
@@ -110,7 +122,7 @@ export declare function newOwner(): number
 /** `next(iterator)`, or the `done` hook symbol when it is exhausted. */
 export declare function next(owner: number, id: number): unknown
 
-/** Releases one handle now; returns false if it was already released. */
+/** Releases one handle now (after queued async calls, if any); false if already released. */
 export declare function release(id: number): boolean
 
 /** `importlib.reload(module)`; the module object stays the same, so its proxies see new code. */

@@ -779,13 +779,17 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.addSyspath = nativeBinding.addSyspath
+module.exports.callAsync = nativeBinding.callAsync
 module.exports.clear = nativeBinding.clear
 module.exports.configure = nativeBinding.configure
 module.exports.delAttr = nativeBinding.delAttr
 module.exports.eval = nativeBinding.eval
+module.exports.evalAsync = nativeBinding.evalAsync
 module.exports.exec = nativeBinding.exec
+module.exports.execAsync = nativeBinding.execAsync
 module.exports.getAttr = nativeBinding.getAttr
 module.exports.hasAttr = nativeBinding.hasAttr
+module.exports.importAsync = nativeBinding.importAsync
 module.exports.importModule = nativeBinding.importModule
 module.exports.init = nativeBinding.init
 module.exports.internName = nativeBinding.internName

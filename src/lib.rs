@@ -6,6 +6,7 @@
 //! ways; `api` is the only place with `#[napi]` items.
 
 mod api;
+mod context;
 mod convert;
 mod error;
 mod ffi;

@@ -6,6 +6,7 @@ import { inspect } from 'node:util'
 
 import native = require('./native')
 import { splitKwargs } from './kwargs'
+import { submit } from './submit'
 
 /** Own property (through the trap) of every proxy and cached method: the handle id. */
 export const HANDLE = Symbol('pyembed.handle')
@@ -54,6 +55,16 @@ function method(s: State, name: string): Function {
     [STATE]: { value: s },
     name: { value: name },
   })
+  return fn
+}
+
+/** `obj.name_async(...)`: calls `name` on the interpreter's Python thread. */
+function asyncMethod(s: State, name: string): Function {
+  const fn = (...args: unknown[]) => {
+    const [positional, kw] = splitKwargs(args)
+    return submit((call) => native.callAsync(s.owner, s.id, name, positional, kw, call))
+  }
+  Object.defineProperties(fn, { [STATE]: { value: s }, name: { value: `${name}_async` } })
   return fn
 }
 
@@ -116,6 +127,11 @@ const handler: ProxyHandler<Target> = {
     const member = members.get(key)
     if (member !== undefined) return member(s)
     const value = native.getAttr(s.owner, s.id, key)
+    if (value === undefined && key.endsWith('_async') && key.length > 6) {
+      const fn = asyncMethod(s, key.slice(0, -6)) // no such attribute: `name_async` calls `name`
+      ;(s.methods ??= new Map()).set(key, fn)
+      return fn
+    }
     if (value !== METHOD) return value
     const fn = method(s, key)
     ;(s.methods ??= new Map()).set(key, fn)

@@ -6,6 +6,7 @@ import native = require('./native')
 import { codedError, PythonError } from './errors'
 import { Kwargs } from './kwargs'
 import { DONE, HANDLE, handleOf, makeProxy, METHOD, nameId, type PyObject } from './proxy'
+import { settle, submit } from './submit'
 
 // Large numeric arrays cross as one Float64Array; these loops beat element-wise Node-API calls.
 function fromFloat64(packed: Float64Array): number[] {
@@ -39,6 +40,7 @@ native.init(
     toArray: (iterable: Iterable<unknown>) => Array.from(iterable),
     fromFloat64,
     packNumbers,
+    settle,
   },
   isMainThread,
 )
@@ -107,6 +109,27 @@ export class Python {
   /** Evaluates a Python expression in the shared `__main__` namespace. */
   eval(code: string): any {
     return native.eval(this.#owner, code)
+  }
+
+  /** `import name`, on the interpreter's Python thread. */
+  import_async(name: string): Promise<PyObject> {
+    return submit((call) => native.importAsync(this.#owner, name, call))
+  }
+
+  /** `exec`, on the interpreter's Python thread; resolves with null. */
+  exec_async(code: string): Promise<null> {
+    return submit((call) => native.execAsync(code, call))
+  }
+
+  /** `eval`, on the interpreter's Python thread. */
+  eval_async(code: string): Promise<any> {
+    return submit((call) => native.evalAsync(this.#owner, code, call))
+  }
+
+  /** `getattr(obj, name)(*args, **kwargs)`, on the interpreter's Python thread. */
+  call_async(obj: PyObject, name: string, args: unknown[] = [], kwargs?: Record<string, unknown> | Kwargs): Promise<any> {
+    const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
+    return submit((call) => native.callAsync(this.#owner, idOf(obj), name, args, kw, call))
   }
 
   /** `getattr(obj, name)(*args, **kwargs)`. */

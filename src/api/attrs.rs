@@ -7,7 +7,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::{object, run, string_arg};
-use crate::convert::{ToJs, ToPy};
+use crate::convert::{PyObjects, ToPy};
 use crate::ffi as cpython;
 use crate::js::{hooks, Js};
 use crate::python::exception;
@@ -33,7 +33,7 @@ pub fn get_attr(env: Env, owner: u32, id: f64, #[napi(ts_arg_type = "string")] n
         if is_method_of(&obj, &value) {
             return hooks::get(js, |h| h.method_symbol).map(Js);
         }
-        ToJs::new(js, owner, false).convert(&value).map(Js)
+        super::to_js(js, owner, &value)
     })
 }
 
@@ -64,7 +64,7 @@ pub fn set_attr(
     run(&env, |py, js| {
         let obj = object(py, id)?;
         let name = string_arg(js, name, "attribute name")?;
-        let value = ToPy::new(py, js).convert(value.0)?;
+        let value = ToPy::new(js, PyObjects::new(py)).convert(value.0)?;
         obj.setattr(name.as_str(), value)
             .map_err(|e| exception::from_pyerr(py, e))
     })
@@ -99,7 +99,7 @@ pub fn iterate(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
         let iter = object(py, id)?
             .try_iter()
             .map_err(|e| exception::from_pyerr(py, e))?;
-        crate::convert::wrap(js, owner, iter.as_any()).map(Js)
+        super::to_js(js, owner, iter.as_any())
     })
 }
 
@@ -111,7 +111,7 @@ pub fn next(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
         // SAFETY: attached; `iter` is alive; returns a new reference or NULL.
         let item = unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyIter_Next(iter.as_ptr())) };
         match item {
-            Some(item) => ToJs::new(js, owner, false).convert(&item).map(Js),
+            Some(item) => super::to_js(js, owner, &item),
             // SAFETY: attached; NULL without an error set means exhaustion.
             None if unsafe { ffi::PyErr_Occurred() }.is_null() => {
                 hooks::get(js, |h| h.done_symbol).map(Js)

@@ -11,12 +11,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use napi::bindgen_prelude::Object;
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use super::{object, string_arg, throw};
-use crate::convert::{self, ToJs, ToPy};
+use crate::convert::{self, PyObjects, ToPy};
 use crate::error::{Error, Result};
 use crate::handle::names;
 use crate::js::{Js, JsEnv};
@@ -71,7 +70,7 @@ unsafe extern "C" fn call_entry(env: sys::napi_env, info: sys::napi_callback_inf
                 _ => return Err(Error::invalid_arg("method name must be a string")),
             };
             let result = call_object(py, js, &target, name.as_ref(), argv[3], argv[4])?;
-            ToJs::new(js, owner, false).convert(&result)
+            super::to_js(js, owner, &result).map(|v| v.0)
         })?
     }))
     .unwrap_or_else(|_| Err(Error::Internal("panic in call".into())));
@@ -92,7 +91,7 @@ fn call_object<'py>(
     if !js.is_array(args)? {
         return Err(Error::invalid_arg("call arguments must be an array"));
     }
-    let mut convert = ToPy::new(py, js);
+    let mut convert = ToPy::new(js, PyObjects::new(py));
     let positional = js.array_len(args)? as usize;
     let mut argv = CallArgs::new();
     argv.push(target.clone());
@@ -116,19 +115,5 @@ fn call_object<'py>(
         }
         _ => return Err(Error::invalid_arg("keyword arguments must be an object")),
     };
-    let kwnames_ptr = kwnames.as_ref().map_or(std::ptr::null_mut(), |k| k.as_ptr());
-    let offset = ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
-    // SAFETY: attached; `argv` owns every argument for the whole call and keeps a writable slot
-    // before the first one passed, as ARGUMENTS_OFFSET requires; keyword values follow the
-    // positional ones, named by `kwnames`.
-    let result = unsafe {
-        match name {
-            Some(name) => {
-                ffi::PyObject_VectorcallMethod(name.as_ptr(), argv.at(0), (1 + positional) | offset, kwnames_ptr)
-            }
-            None => ffi::PyObject_Vectorcall(target.as_ptr(), argv.at(1), positional | offset, kwnames_ptr),
-        }
-    };
-    // SAFETY: a new reference, or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_opt(py, result) }.ok_or_else(|| exception::take(py))
+    argv.call(py, name, positional, kwnames.as_ref())
 }

@@ -5,7 +5,7 @@ use napi_derive::napi;
 use pyo3::prelude::*;
 
 use super::{object, run, string_arg};
-use crate::convert::ToJs;
+use crate::convert::{JsValues, ToJs};
 use crate::js::Js;
 use crate::python::{code, exception};
 
@@ -19,7 +19,7 @@ pub fn import_module(env: Env, owner: u32, #[napi(ts_arg_type = "string")] name:
     run(&env, |py, js| {
         let name = string_arg(js, name, "module name")?;
         let module = code::import(py, &name)?;
-        ToJs::new(js, owner, false).convert(&module).map(Js)
+        super::to_js(js, owner, &module)
     })
 }
 
@@ -55,7 +55,7 @@ pub fn exec(env: Env, #[napi(ts_arg_type = "string")] source: Js) -> napi::Resul
 pub fn eval(env: Env, owner: u32, #[napi(ts_arg_type = "string")] source: Js) -> napi::Result<Js> {
     run(&env, |py, js| {
         let value = code::eval(py, &string_arg(js, source, "expression")?)?;
-        ToJs::new(js, owner, false).convert(&value).map(Js)
+        super::to_js(js, owner, &value)
     })
 }
 
@@ -70,14 +70,14 @@ pub fn add_syspath(env: Env, #[napi(ts_arg_type = "string")] dir: Js) -> napi::R
 pub fn reload(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
     run(&env, |py, js| {
         let fresh = code::reload(&object(py, id)?)?;
-        ToJs::new(js, owner, false).convert(&fresh).map(Js)
+        super::to_js(js, owner, &fresh)
     })
 }
 
 /// Converts deeply: mappings, iterables and numbers are unpacked too.
 #[napi(ts_return_type = "unknown")]
 pub fn to_js(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
-    run(&env, |py, js| ToJs::new(js, owner, true).convert(&object(py, id)?).map(Js))
+    run(&env, |py, js| ToJs::new(JsValues::new(js, owner), true).convert(&object(py, id)?).map(Js))
 }
 
 /// `str(obj)`, or `repr(obj)`.

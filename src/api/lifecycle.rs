@@ -17,7 +17,7 @@ use crate::runtime;
 ///
 /// ```js
 /// native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray,
-///               fromFloat64, packNumbers }, true)
+///               fromFloat64, packNumbers, settle }, true)
 /// ```
 #[napi]
 pub fn init(
@@ -39,6 +39,7 @@ pub fn init(
             to_array: get(c"toArray")?,
             from_float64: get(c"fromFloat64")?,
             pack_numbers: get(c"packNumbers")?,
+            settle: get(c"settle")?,
         };
         let first = !hooks::is_installed();
         hooks::install(installed);
@@ -57,7 +58,8 @@ unsafe extern "C" fn release_environment(_arg: *mut std::ffi::c_void) {
     }
     let mut removed = handle::with(|r| r.remove_owned(None));
     removed.extend(handle::names::take_all());
-    let _ = attach::with_gil(|py| removed.into_iter().for_each(|o| o.release(py)));
+    super::release_objects(removed);
+    super::inbox::close();
     attach::forget_thread();
 }
 
@@ -138,30 +140,23 @@ pub fn new_owner() -> u32 {
     handle::with(|r| r.new_owner())
 }
 
-/// Releases one handle now; returns false if it was already released.
+/// Releases one handle now (after queued async calls, if any); false if already released.
 #[napi]
-pub fn release(env: Env, id: f64) -> napi::Result<bool> {
+pub fn release(id: f64) -> bool {
     let Some(object) = handle::with(|r| r.remove(id as HandleId)) else {
-        return Ok(false);
+        return false;
     };
-    run(&env, |py, _| {
-        object.release(py);
-        Ok(true)
-    })
+    super::release_objects(vec![object]);
+    true
 }
 
 /// Releases every handle of `owner`; returns how many.
 #[napi]
-pub fn clear(env: Env, owner: u32) -> napi::Result<u32> {
+pub fn clear(owner: u32) -> u32 {
     let removed = handle::with(|r| r.remove_owned(Some(owner)));
     let count = removed.len() as u32;
-    if count > 0 {
-        run(&env, |py, _| {
-            removed.into_iter().for_each(|o| o.release(py));
-            Ok(())
-        })?;
-    }
-    Ok(count)
+    super::release_objects(removed);
+    count
 }
 
 #[napi(object)]

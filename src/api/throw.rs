@@ -11,19 +11,20 @@ use crate::js::{hooks, JsEnv};
 /// Throws `err` in JS and returns the napi error that tells napi-rs an exception is pending.
 pub fn throw(js: JsEnv, err: Error) -> napi::Error {
     if !matches!(err, Error::JsPending) {
-        let built = build(js, &err).or_else(|_| js.error(err.code(), &err.to_string()));
-        if let Ok(value) = built {
+        if let Ok(value) = error_value(js, &err) {
             js.throw(value);
         }
     }
     napi::Error::from_status(napi::Status::PendingException)
 }
 
-fn build(js: JsEnv, err: &Error) -> Result<sys::napi_value> {
-    match err {
+/// The JS error object for `err` (to throw, or to reject a promise with).
+pub fn error_value(js: JsEnv, err: &Error) -> Result<sys::napi_value> {
+    let built = match err {
         Error::Python(exception) => python_error(js, exception),
         other => js.error(other.code(), &other.to_string()),
-    }
+    };
+    built.or_else(|_| js.error(err.code(), &err.to_string()))
 }
 
 fn python_error(js: JsEnv, e: &PyException) -> Result<sys::napi_value> {

@@ -4,26 +4,26 @@
 use std::ffi::c_void;
 
 use napi::sys;
-use pyo3::prelude::*;
+use pyo3::Python;
 
 use crate::error::Result;
 use crate::handle::{self, OwnerId};
 use crate::js::{hooks, JsEnv};
 use crate::python::OwnedPtr;
 
-/// Registers `obj` and returns a new JS proxy for it (built by the TS layer).
-pub fn wrap(env: JsEnv, owner: OwnerId, obj: &Bound<'_, PyAny>) -> Result<sys::napi_value> {
-    let id = handle::with(|r| r.insert(owner, OwnedPtr::new(obj)));
+/// Registers `object` (handing over its reference) and returns a new JS proxy for it, built by
+/// the TS layer. Needs no GIL.
+pub fn wrap(env: JsEnv, owner: OwnerId, object: OwnedPtr, callable: bool) -> Result<sys::napi_value> {
+    let id = handle::with(|r| r.insert(owner, object));
     let external = env.external(id as usize, Some(finalize))?;
     let factory = hooks::get(env, |h| h.make_proxy)?;
     let args = [
         env.double(owner as f64)?,
         env.double(id as f64)?,
-        env.boolean(obj.is_callable())?,
+        env.boolean(callable)?,
         external,
     ];
-    let undefined = env.undefined()?;
-    env.call(factory, undefined, &args)
+    env.call(factory, env.undefined()?, &args)
 }
 
 /// Node-API finalizer of a proxy's External: never touches Python, only queues.

@@ -1,4 +1,5 @@
-//! Python → JS.
+//! Python → JS: walks Python objects and builds with a `JsBuilder` (JS values directly on the
+//! JS thread, or a thread-crossing `Value`).
 //!
 //! None→null, bool, int→number (|x| ≤ 2^53−1) else BigInt, float→number, str→string,
 //! bytes/bytearray→Buffer, list/tuple→Array, dict with str keys→object (other keys→Map),
@@ -7,69 +8,69 @@
 
 use std::collections::HashMap;
 
-use napi::sys;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::{too_deep, MAX_DEPTH, MAX_SAFE_INTEGER, PACK_THRESHOLD};
+use super::{too_deep, JsBuilder, Text, MAX_DEPTH, MAX_SAFE_INTEGER, PACK_THRESHOLD};
 use crate::error::Result;
-use crate::handle::OwnerId;
-use crate::js::{hooks, JsEnv};
-use crate::python::exception;
+use crate::python::{exception, OwnedPtr};
 
-pub struct ToJs {
-    env: JsEnv,
-    owner: OwnerId,
+pub struct ToJs<B: JsBuilder> {
+    build: B,
     deep: bool,
     depth: usize,
     /// Containers (and proxies) already converted, by object address.
-    seen: HashMap<*mut ffi::PyObject, sys::napi_value>,
+    seen: HashMap<*mut ffi::PyObject, B::Out>,
 }
 
-impl ToJs {
-    pub fn new(env: JsEnv, owner: OwnerId, deep: bool) -> Self {
+impl<B: JsBuilder> ToJs<B> {
+    pub fn new(build: B, deep: bool) -> Self {
         Self {
-            env,
-            owner,
+            build,
             deep,
             depth: 0,
             seen: HashMap::new(),
         }
     }
 
-    pub fn convert(&mut self, obj: &Bound<'_, PyAny>) -> Result<sys::napi_value> {
-        let env = self.env;
+    /// The builder, to take what it built (a `Value`) after converting.
+    pub fn into_builder(self) -> B {
+        self.build
+    }
+
+    pub fn convert(&mut self, obj: &Bound<'_, PyAny>) -> Result<B::Out> {
+        let b = &mut self.build;
         let ptr = obj.as_ptr();
         // SAFETY (all the type checks below): attached, `ptr` is a live object.
         unsafe {
             if ptr == ffi::Py_None() {
-                return env.null();
+                return b.null();
             }
             if ffi::PyBool_Check(ptr) != 0 {
-                return env.boolean(ptr == ffi::Py_True());
+                return b.boolean(ptr == ffi::Py_True());
             }
             if ffi::PyFloat_Check(ptr) != 0 {
-                return env.double(ffi::PyFloat_AS_DOUBLE(ptr));
+                return b.number(ffi::PyFloat_AS_DOUBLE(ptr));
             }
             if ffi::PyLong_Check(ptr) != 0 {
                 return self.int(obj);
             }
             if ffi::PyUnicode_Check(ptr) != 0 {
-                return string(env, obj);
+                return b.string(text(obj));
             }
             if ffi::PyBytes_Check(ptr) != 0 {
-                return env.buffer_copy(obj.cast_unchecked::<PyBytes>().as_bytes());
+                return b.buffer(obj.cast_unchecked::<PyBytes>().as_bytes());
             }
             if ffi::PyByteArray_Check(ptr) != 0 {
                 let data = ffi::PyByteArray_AsString(ptr) as *const u8;
                 let len = ffi::PyByteArray_Size(ptr) as usize;
                 let bytes = if len == 0 { &[][..] } else { std::slice::from_raw_parts(data, len) };
-                return env.buffer_copy(bytes);
+                return b.buffer(bytes);
             }
         }
-        if let Some(&done) = self.seen.get(&ptr) {
-            return Ok(done);
+        if let Some(done) = self.seen.get(&ptr) {
+            return Ok(done.clone());
         }
         if self.depth >= MAX_DEPTH {
             return Err(too_deep());
@@ -80,7 +81,7 @@ impl ToJs {
         result
     }
 
-    fn container(&mut self, obj: &Bound<'_, PyAny>) -> Result<sys::napi_value> {
+    fn container(&mut self, obj: &Bound<'_, PyAny>) -> Result<B::Out> {
         let py = obj.py();
         if let Ok(list) = obj.cast::<PyList>() {
             if let Some(packed) = self.numbers(obj, list.len())? {
@@ -107,28 +108,28 @@ impl ToJs {
                 .call_method0("timestamp")
                 .and_then(|t| t.extract())
                 .map_err(|e| exception::from_pyerr(py, e))?;
-            return self.env.date(seconds * 1000.0);
+            return self.build.date(seconds * 1000.0);
         }
         if self.deep {
             if let Some(done) = self.protocols(obj)? {
                 return Ok(done);
             }
         }
-        let proxy = super::wrap(self.env, self.owner, obj)?;
-        self.seen.insert(ptr, proxy);
+        let proxy = self.build.proxy(OwnedPtr::new(obj), obj.is_callable())?;
+        self.seen.insert(ptr, proxy.clone());
         Ok(proxy)
     }
 
-    fn int(&mut self, obj: &Bound<'_, PyAny>) -> Result<sys::napi_value> {
+    fn int(&mut self, obj: &Bound<'_, PyAny>) -> Result<B::Out> {
         let mut overflow = 0;
         // SAFETY: attached; `obj` is an int, so this cannot raise except by overflow flag.
         let v = unsafe { ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
         if overflow == 0 && (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v) {
-            return self.env.double(v as f64);
+            return self.build.number(v as f64);
         }
         let py = obj.py();
         // Rare: big integers go through int.to_bytes, little-endian, magnitude only.
-        let words = (|| -> PyResult<(bool, Vec<u64>)> {
+        let (negative, words) = (|| -> PyResult<(bool, Vec<u64>)> {
             let negative = obj.lt(0)?;
             let magnitude = obj.call_method0("__abs__")?;
             let bits: usize = magnitude.call_method0("bit_length")?.extract()?;
@@ -142,12 +143,12 @@ impl ToJs {
             Ok((negative, words))
         })()
         .map_err(|e| exception::from_pyerr(py, e))?;
-        self.env.bigint(words.0, &words.1)
+        self.build.bigint(negative, &words)
     }
 
-    /// A long list or tuple of floats and safe integers crosses as one Float64Array. `None` if
-    /// it is short or holds anything else.
-    fn numbers(&mut self, obj: &Bound<'_, PyAny>, len: usize) -> Result<Option<sys::napi_value>> {
+    /// A long list or tuple of floats and safe integers is built in one go (a packed
+    /// Float64Array for JS). `None` if it is short or holds anything else.
+    fn numbers(&mut self, obj: &Bound<'_, PyAny>, len: usize) -> Result<Option<B::Out>> {
         if len < PACK_THRESHOLD {
             return Ok(None);
         }
@@ -177,10 +178,8 @@ impl ToJs {
                 }
             }
         }
-        let env = self.env;
-        let packed = env.float64_array(&values)?;
-        let array = env.call(hooks::get(env, |h| h.from_float64)?, env.undefined()?, &[packed])?;
-        self.seen.insert(obj.as_ptr(), array);
+        let array = self.build.numbers(&values)?;
+        self.seen.insert(obj.as_ptr(), array.clone());
         Ok(Some(array))
     }
 
@@ -189,60 +188,48 @@ impl ToJs {
         obj: &Bound<'py, PyAny>,
         len: usize,
         item: impl Fn(usize) -> Bound<'py, PyAny>,
-    ) -> Result<sys::napi_value> {
-        let array = self.env.array(len)?;
-        self.seen.insert(obj.as_ptr(), array);
+    ) -> Result<B::Out> {
+        let array = self.build.array(len)?;
+        self.seen.insert(obj.as_ptr(), array.clone());
         for i in 0..len {
             let value = self.convert(&item(i))?;
-            self.env.set_element(array, i as u32, value)?;
+            self.build.set_element(&array, i, value)?;
         }
         Ok(array)
     }
 
-    fn dict(&mut self, obj: &Bound<'_, PyAny>, dict: &Bound<'_, PyDict>) -> Result<sys::napi_value> {
-        let env = self.env;
+    fn dict(&mut self, obj: &Bound<'_, PyAny>, dict: &Bound<'_, PyDict>) -> Result<B::Out> {
         let string_keys = dict.keys().iter().all(|k| k.is_instance_of::<PyString>());
-        if !string_keys {
-            let map = env.new_instance(hooks::get(env, |h| h.map_ctor)?, &[])?;
-            self.seen.insert(obj.as_ptr(), map);
-            let set = env.get_property(map, env.string("set")?)?;
-            for (k, v) in dict.iter() {
-                let args = [self.convert(&k)?, self.convert(&v)?];
-                env.call(set, map, &args)?;
-            }
-            return Ok(map);
-        }
-        let target = env.object()?;
-        self.seen.insert(obj.as_ptr(), target);
+        let target = if string_keys { self.build.object()? } else { self.build.map()? };
+        self.seen.insert(obj.as_ptr(), target.clone());
         for (k, v) in dict.iter() {
-            let key = string(env, &k)?;
             let value = self.convert(&v)?;
-            if k.cast::<PyString>().is_ok_and(|s| s == "__proto__") {
-                env.define_value(target, key, value)?;
+            if string_keys {
+                self.build.set_property(&target, text(&k), value)?;
             } else {
-                env.set_property(target, key, value)?;
+                let key = self.convert(&k)?;
+                self.build.map_set(&target, key, value)?;
             }
         }
         Ok(target)
     }
 
-    fn set(&mut self, obj: &Bound<'_, PyAny>) -> Result<sys::napi_value> {
-        let env = self.env;
+    fn set(&mut self, obj: &Bound<'_, PyAny>) -> Result<B::Out> {
         let py = obj.py();
-        let set = env.new_instance(hooks::get(env, |h| h.set_ctor)?, &[])?;
-        self.seen.insert(obj.as_ptr(), set);
-        let add = env.get_property(set, env.string("add")?)?;
+        let set = self.build.set()?;
+        self.seen.insert(obj.as_ptr(), set.clone());
         let iter = obj.try_iter().map_err(|e| exception::from_pyerr(py, e))?;
         for item in iter {
             let item = item.map_err(|e| exception::from_pyerr(py, e))?;
-            env.call(add, set, &[self.convert(&item)?])?;
+            let value = self.convert(&item)?;
+            self.build.set_add(&set, value)?;
         }
         Ok(set)
     }
 
     /// `toJS()` only: mappings → object/Map, iterables → Array, `__index__` → int,
     /// `__float__` → number. `None` if no protocol applies.
-    fn protocols(&mut self, obj: &Bound<'_, PyAny>) -> Result<Option<sys::napi_value>> {
+    fn protocols(&mut self, obj: &Bound<'_, PyAny>) -> Result<Option<B::Out>> {
         let py = obj.py();
         let fail = |e| exception::from_pyerr(py, e);
         if obj.hasattr("keys").map_err(fail)? && obj.hasattr("__getitem__").map_err(fail)? {
@@ -272,7 +259,7 @@ impl ToJs {
         }
         if float {
             let value: f64 = obj.extract().map_err(fail)?;
-            return self.env.double(value).map(Some);
+            return self.build.number(value).map(Some);
         }
         Ok(None)
     }
@@ -307,28 +294,18 @@ fn is_datetime(obj: &Bound<'_, PyAny>) -> bool {
     false
 }
 
-/// A Python str as a JS string, straight from its compact representation.
-fn string(env: JsEnv, obj: &Bound<'_, PyAny>) -> Result<sys::napi_value> {
+/// A Python str's characters, borrowed from its compact representation (PEP 393).
+fn text<'a>(obj: &'a Bound<'_, PyAny>) -> Text<'a> {
     let ptr = obj.as_ptr();
-    // SAFETY: attached; `ptr` is a ready str (PEP 393), so kind, data and length are valid and
-    // the data stays alive while `obj` does.
+    // SAFETY: attached; `ptr` is a ready str, so kind, data and length are valid, and the data
+    // lives as long as `obj` does.
     unsafe {
         let len = ffi::PyUnicode_GET_LENGTH(ptr) as usize;
         let data = ffi::PyUnicode_DATA(ptr);
         match ffi::PyUnicode_KIND(ptr) {
-            ffi::PyUnicode_1BYTE_KIND => env.string_latin1(std::slice::from_raw_parts(data.cast(), len)),
-            ffi::PyUnicode_2BYTE_KIND => env.string_utf16(std::slice::from_raw_parts(data.cast(), len)),
-            _ => {
-                let chars: &[u32] = std::slice::from_raw_parts(data.cast(), len);
-                let mut units = Vec::with_capacity(len * 2);
-                for &c in chars {
-                    match char::from_u32(c) {
-                        Some(ch) => units.extend_from_slice(ch.encode_utf16(&mut [0; 2])),
-                        None => units.push(c as u16), // a lone surrogate stays one
-                    }
-                }
-                env.string_utf16(&units)
-            }
+            ffi::PyUnicode_1BYTE_KIND => Text::Latin1(std::slice::from_raw_parts(data.cast(), len)),
+            ffi::PyUnicode_2BYTE_KIND => Text::Ucs2(std::slice::from_raw_parts(data.cast(), len)),
+            _ => Text::Ucs4(std::slice::from_raw_parts(data.cast(), len)),
         }
     }
 }

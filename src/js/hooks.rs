@@ -28,8 +28,10 @@ pub struct Hooks {
     pub to_array: sys::napi_ref,
     /// `(Float64Array) => Array`: builds a large numeric Array faster than Node-API can.
     pub from_float64: sys::napi_ref,
-    /// `(Array) => Float64Array | null`: packs an all-number Array, or gives null.
+    /// `(Array, start) => Float64Array | null`: packs a chunk of an all-number Array, or null.
     pub pack_numbers: sys::napi_ref,
+    /// `(ids, oks, values) => void`: settles the promises of completed async calls.
+    pub settle: sys::napi_ref,
 }
 
 thread_local! {

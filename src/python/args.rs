@@ -2,6 +2,10 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+
+use crate::error::Result;
+use crate::python::exception;
 
 /// Arguments stored inline up to this count (plus the scratch slot); more go to the heap.
 const INLINE: usize = 12;
@@ -41,6 +45,32 @@ impl CallArgs {
         let base = if self.heap.is_empty() { self.inline.as_ptr() } else { self.heap.as_ptr() };
         // SAFETY: `1 + index <= len`, within the active storage (one past the end at most).
         unsafe { base.add(1 + index) }
+    }
+}
+
+impl CallArgs {
+    /// `getattr(target, name)(*positional, **kwargs)` — or `target(...)` without a name — where
+    /// the first argument pushed was `target`, then `positional` arguments, then one value per
+    /// keyword in `kwnames`. The method is looked up without creating a bound method.
+    pub fn call<'py>(
+        &self,
+        py: Python<'py>,
+        name: Option<&Bound<'py, PyString>>,
+        positional: usize,
+        kwnames: Option<&Bound<'py, PyTuple>>,
+    ) -> Result<Bound<'py, PyAny>> {
+        let kwnames = kwnames.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+        let offset = ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+        // SAFETY: attached; `self` owns the target and every argument for the whole call and
+        // keeps a writable slot before the first one passed, as ARGUMENTS_OFFSET requires.
+        let result = unsafe {
+            match name {
+                Some(name) => ffi::PyObject_VectorcallMethod(name.as_ptr(), self.at(0), (1 + positional) | offset, kwnames),
+                None => ffi::PyObject_Vectorcall(*self.at(0), self.at(1), positional | offset, kwnames),
+            }
+        };
+        // SAFETY: a new reference, or NULL with an exception set.
+        unsafe { Bound::from_owned_ptr_or_opt(py, result) }.ok_or_else(|| exception::take(py))
     }
 }
 

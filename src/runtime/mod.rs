@@ -1,7 +1,8 @@
 //! The process-wide CPython runtime: configured once, started lazily on first use.
 //!
-//! Thread rules: CPython is initialized on a dedicated thread, `pyembed-main`, which then
-//! releases the GIL and parks for the life of the process. That thread is Python's "main thread";
+//! Thread rules: CPython is initialized on a dedicated thread, `pyembed-main`, which then serves
+//! the main interpreter's job queue for the life of the process (see `context`), holding the GIL
+//! only while a job runs. That thread is Python's "main thread";
 //! JS threads (the main one and each worker_thread) attach with their own thread states (see
 //! `python::attach`). `Py_Finalize` is never called: at exit only the `atexit` handlers run, so
 //! the process exits promptly even while Python threads are still running.
@@ -14,6 +15,7 @@ use std::sync::{Mutex, OnceLock};
 
 use pyo3::ffi;
 
+use crate::context;
 use crate::error::{Error, Result};
 pub use config::Options;
 
@@ -26,6 +28,8 @@ pub struct Runtime {
     pub executable: String,
     /// Path of the libpython shared object.
     pub libpython: String,
+    /// Jobs for the main interpreter's Python thread (`pyembed-main`).
+    pub jobs: crossbeam_channel::Sender<context::Job>,
 }
 
 static PENDING: Mutex<Option<Options>> = Mutex::new(None);
@@ -76,6 +80,7 @@ fn start(options: Options) -> std::result::Result<Runtime, String> {
     let settings = config::resolve(&options, &linked_version())?;
     let libpython = libpython::promote_to_global()?;
     let (tx, rx) = crossbeam_channel::bounded(1);
+    let (jobs, queue) = context::channel();
     std::thread::Builder::new()
         .name("pyembed-main".into())
         .spawn(move || {
@@ -84,10 +89,10 @@ fn start(options: Options) -> std::result::Result<Runtime, String> {
             let ok = result.is_ok();
             let _ = tx.send(result.map(|version| (version, settings.executable)));
             if ok {
-                // CPython's main thread must outlive every use of the interpreter.
-                loop {
-                    std::thread::park();
-                }
+                // CPython's main thread outlives every use of the interpreter: it serves the
+                // main interpreter's jobs for the life of the process.
+                // SAFETY: this thread initialized CPython and is still attached.
+                unsafe { context::serve(queue) }
             }
         })
         .map_err(|e| format!("cannot spawn the pyembed-main thread: {e}"))?;
@@ -98,10 +103,11 @@ fn start(options: Options) -> std::result::Result<Runtime, String> {
         version,
         executable,
         libpython,
+        jobs,
     })
 }
 
-/// Initializes CPython from a `PyConfig`, reads `sys.version`, and releases the GIL.
+/// Initializes CPython from a `PyConfig` and reads `sys.version`; the thread stays attached.
 ///
 /// # Safety
 /// Call once per process, on a thread with no Python thread state.
@@ -130,8 +136,6 @@ unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String,
     let version = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }
         .to_string_lossy()
         .into_owned();
-    // SAFETY: this thread holds the GIL since initialization; release it for the JS threads.
-    unsafe { ffi::PyEval_SaveThread() };
     Ok(version)
 }
 

@@ -1,0 +1,175 @@
+//! `_async` entry points: arguments are converted on the JS thread into a `Value` (no GIL),
+//! the work runs as a job on the interpreter's Python thread, and the result comes back as a
+//! `Value` through the environment's inbox, where the TS layer's promise is settled. The JS
+//! thread never waits for the GIL here.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use napi::{sys, Env};
+use napi_derive::napi;
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+
+use super::inbox::{self, Completion};
+use super::{string_arg, throw};
+use crate::context::Job;
+use crate::convert::{JsBuilder, PyObjects, ToJs, ToPy, Value};
+use crate::error::{Error, Result};
+use crate::handle::{self, HandleId};
+use crate::js::{Js, JsEnv};
+use crate::python::args::CallArgs;
+use crate::python::code;
+use crate::runtime;
+
+/// Queues `work` on the Python thread; its result settles call `call` of the TS layer.
+fn submit<F>(js: JsEnv, owner: u32, call: u32, work: F) -> Result<()>
+where
+    F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>> + Send + 'static,
+{
+    let runtime = runtime::get()?;
+    let outbox = inbox::start_call(js)?;
+    let job: Job = Box::new(move |py| {
+        let result = catch_unwind(AssertUnwindSafe(|| work(py).and_then(|value| to_value(value.as_ref()))))
+            .unwrap_or_else(|_| Err(Error::Internal("panic in an async job".into())));
+        outbox.send(Completion { call, owner, result });
+    });
+    runtime.jobs.send(job).map_err(|_| {
+        inbox::abandon_call(js);
+        Error::Internal("the Python thread is gone".into())
+    })
+}
+
+/// A result as an owned `Value` (`None` for statements, which give `undefined`... as null).
+fn to_value(result: Option<&Bound<'_, PyAny>>) -> Result<(Value, usize)> {
+    match result {
+        Some(obj) => {
+            let mut walk = ToJs::new(Value::default(), false);
+            let root = walk.convert(obj)?;
+            Ok((walk.into_builder(), root))
+        }
+        None => {
+            let mut value = Value::default();
+            let root = value.null()?;
+            Ok((value, root))
+        }
+    }
+}
+
+fn settle_now(js: JsEnv, result: Result<()>) -> napi::Result<()> {
+    result.map_err(|e| throw::throw(js, e))
+}
+
+/// Like `call`, asynchronously: settles call `call` with `getattr(obj, name)(*args, **kwargs)`.
+#[napi]
+pub fn call_async(
+    env: Env,
+    owner: u32,
+    id: f64,
+    #[napi(ts_arg_type = "string | null")] name: Js,
+    #[napi(ts_arg_type = "unknown[]")] args: Js,
+    #[napi(ts_arg_type = "Record<string, unknown> | null")] kwargs: Js,
+    call: u32,
+) -> napi::Result<()> {
+    let js = JsEnv(env.raw());
+    let result = (|| {
+        let request = CallRequest::gather(js, id, name, args, kwargs)?;
+        submit(js, owner, call, move |py| request.run(py).map(Some))
+    })();
+    settle_now(js, result)
+}
+
+/// A call's target, name and arguments, converted on the JS thread.
+struct CallRequest {
+    /// Borrowed from the registry; releases wait behind this job (see `api::release_objects`).
+    target: usize,
+    name: Option<String>,
+    values: Value,
+    positional: Vec<usize>,
+    keywords: Vec<(String, usize)>,
+}
+
+impl CallRequest {
+    fn gather(js: JsEnv, id: f64, name: Js, args: Js, kwargs: Js) -> Result<Self> {
+        let target = handle::with(|r| r.get(id as HandleId))? as usize;
+        let name = match js.type_of(name.0)? {
+            sys::ValueType::napi_string => Some(js.get_string(name.0)?),
+            sys::ValueType::napi_null | sys::ValueType::napi_undefined => None,
+            _ => return Err(Error::invalid_arg("method name must be a string")),
+        };
+        if !js.is_array(args.0)? {
+            return Err(Error::invalid_arg("call arguments must be an array"));
+        }
+        let mut convert = ToPy::new(js, Value::default());
+        let positional = (0..js.array_len(args.0)?)
+            .map(|i| convert.convert(js.get_element(args.0, i)?))
+            .collect::<Result<Vec<_>>>()?;
+        let mut keywords = Vec::new();
+        match js.type_of(kwargs.0)? {
+            sys::ValueType::napi_null | sys::ValueType::napi_undefined => {}
+            sys::ValueType::napi_object => {
+                let keys = js.own_keys(kwargs.0)?;
+                for i in 0..js.array_len(keys)? {
+                    let key = js.get_element(keys, i)?;
+                    let value = convert.convert(js.get_property(kwargs.0, key)?)?;
+                    keywords.push((js.get_string(key)?, value));
+                }
+            }
+            _ => return Err(Error::invalid_arg("keyword arguments must be an object")),
+        }
+        Ok(Self { target, name, values: convert.into_builder(), positional, keywords })
+    }
+
+    fn run<'py>(self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
+        let mut build = PyObjects::new(py);
+        let mut argv = CallArgs::new();
+        argv.push(build_object(&mut build, self.target));
+        for &root in &self.positional {
+            argv.push(self.values.to_py(root, &mut build)?);
+        }
+        let mut names = Vec::with_capacity(self.keywords.len());
+        for (key, root) in &self.keywords {
+            argv.push(self.values.to_py(*root, &mut build)?);
+            names.push(PyString::new(py, key));
+        }
+        let kwnames = (!names.is_empty())
+            .then(|| PyTuple::new(py, names))
+            .transpose()
+            .map_err(|e| crate::python::exception::from_pyerr(py, e))?;
+        let name = self.name.as_deref().map(|n| PyString::new(py, n));
+        argv.call(py, name.as_ref(), self.positional.len(), kwnames.as_ref())
+    }
+}
+
+fn build_object<'py>(build: &mut PyObjects<'py>, target: usize) -> Bound<'py, PyAny> {
+    use crate::convert::PyBuilder;
+    build
+        .object(target as *mut pyo3::ffi::PyObject, None)
+        .expect("a plain object lookup cannot fail")
+}
+
+/// Like `eval`, asynchronously.
+#[napi]
+pub fn eval_async(env: Env, owner: u32, #[napi(ts_arg_type = "string")] source: Js, call: u32) -> napi::Result<()> {
+    let js = JsEnv(env.raw());
+    let result = string_arg(js, source, "expression")
+        .and_then(|source| submit(js, owner, call, move |py| code::eval(py, &source).map(Some)));
+    settle_now(js, result)
+}
+
+/// Like `exec`, asynchronously (settles with null).
+#[napi]
+pub fn exec_async(env: Env, #[napi(ts_arg_type = "string")] source: Js, call: u32) -> napi::Result<()> {
+    let js = JsEnv(env.raw());
+    let result = string_arg(js, source, "code")
+        .and_then(|source| submit(js, 0, call, move |py| code::exec(py, &source).map(|()| None)));
+    settle_now(js, result)
+}
+
+/// Like `importModule`, asynchronously.
+#[napi]
+pub fn import_async(env: Env, owner: u32, #[napi(ts_arg_type = "string")] name: Js, call: u32) -> napi::Result<()> {
+    let js = JsEnv(env.raw());
+    let result = string_arg(js, name, "module name")
+        .and_then(|name| submit(js, owner, call, move |py| code::import(py, &name).map(Some)));
+    settle_now(js, result)
+}

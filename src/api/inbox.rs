@@ -1,0 +1,179 @@
+//! Completions of async jobs, back on the JS thread: one queue and one ThreadsafeFunction per
+//! JS environment, so that thousands of calls finishing together cost one wake-up.
+//!
+//! Thread rules: the Python thread only pushes to the queue (and wakes the JS thread when the
+//! queue was empty); everything else — counting calls in flight, ref/unref of the
+//! ThreadsafeFunction so an idle instance does not keep Node alive, building results — happens
+//! on the JS thread.
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use napi::sys;
+
+use super::throw;
+use crate::convert::{JsValues, Value};
+use crate::error::{Error, Result};
+use crate::js::{hooks, JsEnv};
+
+/// A finished job: the JS-side call id, whose proxies the result makes, and the result.
+pub struct Completion {
+    pub call: u32,
+    pub owner: u32,
+    pub result: Result<(Value, usize)>,
+}
+
+struct Shared {
+    queue: Mutex<Vec<Completion>>,
+    tsfn: sys::napi_threadsafe_function,
+    closed: AtomicBool,
+}
+
+// SAFETY: the ThreadsafeFunction handle may be called from any thread (that is its purpose);
+// `closed` stops calls once the environment released it.
+unsafe impl Send for Shared {}
+// SAFETY: as above; the queue is behind a mutex.
+unsafe impl Sync for Shared {}
+
+/// Where a job sends its completion. Cheap to clone into jobs.
+#[derive(Clone)]
+pub struct Outbox(Arc<Shared>);
+
+impl Outbox {
+    /// Queues a completion, waking the JS thread if it was not already going to drain.
+    pub fn send(&self, completion: Completion) {
+        let shared = &self.0;
+        let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if shared.closed.load(Ordering::Acquire) {
+            return; // the environment is gone: the result is dropped (its references leak)
+        }
+        let wake = queue.is_empty();
+        queue.push(completion);
+        drop(queue);
+        if wake {
+            // SAFETY: the function is alive until `closed` is set, which happens under the queue
+            // lock checked above... and `release` waits for that lock too.
+            unsafe { sys::napi_call_threadsafe_function(shared.tsfn, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+        }
+    }
+}
+
+struct Local {
+    shared: Arc<Shared>,
+    in_flight: usize,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+/// Calls submitted from this JS thread that have not completed yet.
+pub fn in_flight() -> usize {
+    LOCAL.with(|l| l.borrow().as_ref().map_or(0, |l| l.in_flight))
+}
+
+/// Counts one more call in flight (keeping Node alive) and returns where it completes.
+pub fn start_call(js: JsEnv) -> Result<Outbox> {
+    LOCAL.with(|l| {
+        let mut local = l.borrow_mut();
+        if local.is_none() {
+            *local = Some(Local { shared: create(js)?, in_flight: 0 });
+        }
+        let local = local.as_mut().expect("just created");
+        if local.in_flight == 0 {
+            // SAFETY: this env's function, on its JS thread.
+            unsafe { sys::napi_ref_threadsafe_function(js.0, local.shared.tsfn) };
+        }
+        local.in_flight += 1;
+        Ok(Outbox(local.shared.clone()))
+    })
+}
+
+/// Undoes `start_call` for a call that could not be submitted.
+pub fn abandon_call(js: JsEnv) {
+    finish_calls(js, 1);
+}
+
+fn finish_calls(js: JsEnv, count: usize) {
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().as_mut() {
+            local.in_flight -= count.min(local.in_flight);
+            if local.in_flight == 0 {
+                // SAFETY: this env's function, on its JS thread.
+                unsafe { sys::napi_unref_threadsafe_function(js.0, local.shared.tsfn) };
+            }
+        }
+    });
+}
+
+fn create(js: JsEnv) -> Result<Arc<Shared>> {
+    let name = js.string("pyembed")?;
+    let mut tsfn = ptr::null_mut();
+    // SAFETY: valid env and out-pointer; no JS function (the callback builds everything), no
+    // context (completions are found through the thread-local).
+    let status = unsafe {
+        sys::napi_create_threadsafe_function(
+            js.0, ptr::null_mut(), ptr::null_mut(), name, 0, 1,
+            ptr::null_mut(), None, ptr::null_mut(), Some(drain), &mut tsfn,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return Err(Error::Internal(format!("napi_create_threadsafe_function failed with status {status}")));
+    }
+    // SAFETY: just created on this thread; idle until a call is in flight.
+    unsafe { sys::napi_unref_threadsafe_function(js.0, tsfn) };
+    Ok(Arc::new(Shared { queue: Mutex::new(Vec::new()), tsfn, closed: AtomicBool::new(false) }))
+}
+
+/// Environment teardown: later completions are dropped, the function is released.
+pub fn close() {
+    let local = LOCAL.try_with(|l| l.borrow_mut().take()).ok().flatten();
+    if let Some(local) = local {
+        let _queue = local.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        local.shared.closed.store(true, Ordering::Release);
+        // SAFETY: created by this env; no call can follow once `closed` is set under the lock.
+        unsafe { sys::napi_release_threadsafe_function(local.shared.tsfn, sys::ThreadsafeFunctionReleaseMode::abort) };
+    }
+}
+
+/// The ThreadsafeFunction's callback, on the JS thread: settles every queued completion with
+/// one call to the TS `settle` hook.
+unsafe extern "C" fn drain(env: sys::napi_env, _js_cb: sys::napi_value, _context: *mut c_void, _data: *mut c_void) {
+    if env.is_null() {
+        return; // the environment is being torn down
+    }
+    let js = JsEnv(env);
+    let Some(shared) = LOCAL.with(|l| l.borrow().as_ref().map(|l| l.shared.clone())) else {
+        return;
+    };
+    let completions = std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
+    if completions.is_empty() {
+        return;
+    }
+    finish_calls(js, completions.len());
+    let _ = settle(js, completions);
+}
+
+fn settle(js: JsEnv, completions: Vec<Completion>) -> Result<()> {
+    let count = completions.len();
+    let ids = js.array(count)?;
+    let oks = js.array(count)?;
+    let values = js.array(count)?;
+    for (i, completion) in completions.into_iter().enumerate() {
+        let i = i as u32;
+        let (ok, value) = match completion.result {
+            Ok((mut value, root)) => match value.to_js(root, &mut JsValues::new(js, completion.owner)) {
+                Ok(v) => (true, v),
+                Err(e) => (false, throw::error_value(js, &e)?),
+            },
+            Err(e) => (false, throw::error_value(js, &e)?),
+        };
+        js.set_element(ids, i, js.double(completion.call as f64)?)?;
+        js.set_element(oks, i, js.boolean(ok)?)?;
+        js.set_element(values, i, value)?;
+    }
+    js.call(hooks::get(js, |h| h.settle)?, js.undefined()?, &[ids, oks, values]).map(drop)
+}

@@ -1,0 +1,212 @@
+//! `PyObjects`: builds Python objects. Runs attached.
+
+use napi::sys;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PySet, PyString};
+
+use super::{PyBuilder, MAX_SAFE_INTEGER};
+use crate::error::{Error, Result};
+use crate::python::exception;
+
+pub struct PyObjects<'py> {
+    py: Python<'py>,
+}
+
+impl<'py> PyObjects<'py> {
+    pub fn new(py: Python<'py>) -> Self {
+        Self { py }
+    }
+
+    /// A new reference from a C-API constructor, or the exception it raised.
+    fn owned(&self, ptr: *mut ffi::PyObject) -> Result<Bound<'py, PyAny>> {
+        // SAFETY: attached; `ptr` is a new reference or NULL with an exception set.
+        unsafe { Bound::from_owned_ptr_or_opt(self.py, ptr) }.ok_or_else(|| exception::take(self.py))
+    }
+
+    fn fail(&self) -> impl Fn(PyErr) -> Error + 'py {
+        let py = self.py;
+        move |e| exception::from_pyerr(py, e)
+    }
+}
+
+impl<'py> PyBuilder for PyObjects<'py> {
+    type Out = Bound<'py, PyAny>;
+
+    fn none(&mut self) -> Result<Self::Out> {
+        Ok(self.py.None().into_bound(self.py))
+    }
+
+    fn boolean(&mut self, b: bool) -> Result<Self::Out> {
+        Ok(pyo3::types::PyBool::new(self.py, b).to_owned().into_any())
+    }
+
+    fn number(&mut self, d: f64) -> Result<Self::Out> {
+        // SAFETY: attached.
+        self.owned(unsafe { number_ptr(d) })
+    }
+
+    fn bigint(&mut self, negative: bool, words: &[u64]) -> Result<Self::Out> {
+        let py = self.py;
+        let magnitude = match words {
+            [] => 0u64,
+            [w] => *w,
+            _ => u64::MAX,
+        };
+        if magnitude <= i64::MAX as u64 {
+            let value = if negative { -(magnitude as i64) } else { magnitude as i64 };
+            // SAFETY: attached.
+            return self.owned(unsafe { ffi::PyLong_FromLongLong(value) });
+        }
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let int = py
+            .get_type::<pyo3::types::PyInt>()
+            .call_method1("from_bytes", (PyBytes::new(py, &bytes), "little"))
+            .map_err(self.fail())?;
+        if negative {
+            int.neg().map_err(self.fail())
+        } else {
+            Ok(int)
+        }
+    }
+
+    fn string(&mut self, s: &str) -> Result<Self::Out> {
+        Ok(PyString::new(self.py, s).into_any())
+    }
+
+    /// Buffer/Uint8Array/ArrayBuffer/DataView → bytes; other typed arrays → memoryview with
+    /// the matching format.
+    fn binary(&mut self, kind: Option<sys::napi_typedarray_type>, bytes: &[u8]) -> Result<Self::Out> {
+        use sys::TypedarrayType as T;
+        let data = PyBytes::new(self.py, bytes).into_any();
+        let format = match kind {
+            None | Some(T::uint8_array) | Some(T::uint8_clamped_array) => return Ok(data),
+            Some(T::int8_array) => "b",
+            Some(T::int16_array) => "h",
+            Some(T::uint16_array) => "H",
+            Some(T::int32_array) => "i",
+            Some(T::uint32_array) => "I",
+            Some(T::float32_array) => "f",
+            Some(T::float64_array) => "d",
+            Some(T::bigint64_array) => "q",
+            Some(_) => "Q",
+        };
+        pyo3::types::PyMemoryView::from(&data)
+            .and_then(|view| view.call_method1("cast", (format,)))
+            .map_err(self.fail())
+    }
+
+    /// A JS Date → timezone-aware `datetime` in UTC.
+    fn date(&mut self, ms: f64) -> Result<Self::Out> {
+        if !ms.is_finite() {
+            return Err(Error::invalid_arg("cannot convert an invalid Date to Python"));
+        }
+        let py = self.py;
+        (|| {
+            let datetime = py.import("datetime")?;
+            let utc = datetime.getattr("timezone")?.getattr("utc")?;
+            datetime
+                .getattr("datetime")?
+                .call_method1("fromtimestamp", (ms / 1000.0, utc))
+        })()
+        .map_err(self.fail())
+    }
+
+    fn object(&mut self, borrowed: *mut ffi::PyObject, method: Option<String>) -> Result<Self::Out> {
+        // SAFETY: attached; the registry (or a pinned job) keeps `borrowed` alive; this takes a
+        // new reference.
+        let obj = unsafe { Bound::from_borrowed_ptr(self.py, borrowed) };
+        match method {
+            Some(name) => obj.getattr(name.as_str()).map_err(self.fail()),
+            None => Ok(obj),
+        }
+    }
+
+    fn numbers(&mut self, len: usize) -> Result<Self::Out> {
+        self.list(len)
+    }
+
+    fn fill_numbers(&mut self, list: &Self::Out, start: usize, room: usize, packed: &[u8]) -> Result<usize> {
+        let count = packed.len() / 8;
+        if count == 0 || count > room {
+            return Ok(0);
+        }
+        // SAFETY: attached; `list` was made by `list(len)` with slots `start..start + room` still
+        // empty (NULL), and `count <= room`; each slot gets one new reference.
+        unsafe {
+            let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item.add(start);
+            for (i, chunk) in packed.chunks_exact(8).enumerate() {
+                let value = number_ptr(f64::from_ne_bytes(chunk.try_into().expect("8-byte chunk")));
+                if value.is_null() {
+                    return Err(exception::take(self.py));
+                }
+                *items.add(i) = value;
+            }
+        }
+        Ok(count)
+    }
+
+    /// A list of `len` empty slots (empty slots are safe to drop if filling fails).
+    fn list(&mut self, len: usize) -> Result<Self::Out> {
+        // SAFETY: attached.
+        self.owned(unsafe { ffi::PyList_New(len as ffi::Py_ssize_t) })
+    }
+
+    fn list_set(&mut self, list: &Self::Out, index: usize, item: Self::Out) -> Result<()> {
+        // SAFETY: `list` came from `list(len)` with `index < len`, each slot set once;
+        // SET_ITEM steals the reference.
+        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr()) };
+        Ok(())
+    }
+
+    fn dict(&mut self) -> Result<Self::Out> {
+        Ok(PyDict::new(self.py).into_any())
+    }
+
+    fn dict_set(&mut self, dict: &Self::Out, key: Self::Out, value: Self::Out) -> Result<()> {
+        // SAFETY: `dict` came from `dict()`.
+        let dict = unsafe { dict.cast_unchecked::<PyDict>() };
+        dict.set_item(key, value).map_err(|e| unhashable(self.py, e))
+    }
+
+    fn set(&mut self) -> Result<Self::Out> {
+        PySet::empty(self.py).map(|s| s.into_any()).map_err(self.fail())
+    }
+
+    fn set_add(&mut self, set: &Self::Out, item: Self::Out) -> Result<()> {
+        // SAFETY: `set` came from `set()`.
+        let set = unsafe { set.cast_unchecked::<PySet>() };
+        set.add(item).map_err(|e| unhashable(self.py, e))
+    }
+}
+
+/// Safe integers (|x| ≤ 2^53 − 1) become int; every other number, -0 included, is a float, so
+/// numbers round-trip exactly. A new reference, NULL on memory error.
+///
+/// # Safety
+/// The caller is attached.
+#[inline(always)]
+unsafe fn number_ptr(d: f64) -> *mut ffi::PyObject {
+    let small = d as i64; // saturates; NaN gives 0
+    let integral = small as f64 == d
+        && (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&small)
+        && !(small == 0 && d.is_sign_negative());
+    // SAFETY: the caller is attached.
+    unsafe {
+        if integral {
+            ffi::PyLong_FromLongLong(small)
+        } else {
+            ffi::PyFloat_FromDouble(d)
+        }
+    }
+}
+
+fn unhashable(py: Python<'_>, err: PyErr) -> Error {
+    match exception::from_pyerr(py, err) {
+        Error::Python(e) => Error::Conversion(format!(
+            "a Map key or Set value cannot be a Python dict/set key: {}: {}",
+            e.type_name, e.message
+        )),
+        other => other,
+    }
+}
