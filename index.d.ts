@@ -65,6 +65,16 @@ export declare function exec(source: string): void
 export declare function execAsync(source: string, call: number): void
 
 /**
+ * Makes a host module importable from Python: functions become callables that call back
+ * into JS, other members are converted.
+ *
+ * ```js
+ * native.expose('host', { log: (m) => console.log(m), version: 2 })  // Python: import host
+ * ```
+ */
+export declare function expose(name: string, members: Record<string, unknown>): void
+
+/**
  * Reads `obj.name` now. Returns the converted value, `undefined` when there is no such
  * attribute, or the `method` hook symbol when the attribute is a method bound to `obj` (or a
  * module's function), so that the TS layer caches one caller instead of a bound method.
@@ -93,7 +103,7 @@ export declare function importModule(owner: number, name: string): unknown
  *
  * ```js
  * native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray,
- *               fromFloat64, packNumbers, settle }, true)
+ *               fromFloat64, packNumbers, settle, awaitPromise }, true)
  * ```
  */
 export declare function init(hooksObject: Record<string, unknown>, isMainThread: boolean): void
@@ -121,6 +131,9 @@ export declare function newOwner(): number
 
 /** `next(iterator)`, or the `done` hook symbol when it is exhausted. */
 export declare function next(owner: number, id: number): unknown
+
+/** A Promise that a marshalled JS callback returned has settled. */
+export declare function promiseSettled(ticket: number, ok: boolean, value: unknown): void
 
 /** Releases one handle now (after queued async calls, if any); false if already released. */
 export declare function release(id: number): boolean

@@ -19,6 +19,14 @@ pub struct PyException {
     pub cause: Option<Box<PyException>>,
 }
 
+/// A JS exception captured as plain data (from a callback that Python called).
+#[derive(Debug, Clone)]
+pub struct JsException {
+    pub name: String,
+    pub message: String,
+    pub stack: String,
+}
+
 #[derive(Debug)]
 pub enum Error {
     /// Python raised; `ERR_PY_EXCEPTION`.
@@ -33,6 +41,8 @@ pub enum Error {
     Init(String),
     /// `configure` after the runtime started; `ERR_PY_ALREADY_INITIALIZED`.
     AlreadyInitialized,
+    /// A JS callback threw; in Python it becomes `pyembed.JSError`.
+    JsException(JsException),
     /// A JS exception is already pending (a getter or proxy trap threw): let it propagate as is.
     JsPending,
     /// A Node-API call failed unexpectedly; `ERR_PY_INTERNAL`.
@@ -51,7 +61,7 @@ impl Error {
             Error::Conversion(_) => "ERR_PY_CONVERSION",
             Error::Init(_) => "ERR_PY_INIT",
             Error::AlreadyInitialized => "ERR_PY_ALREADY_INITIALIZED",
-            Error::JsPending => "ERR_PY_JS_EXCEPTION",
+            Error::JsException(_) | Error::JsPending => "ERR_PY_JS_EXCEPTION",
             Error::Internal(_) => "ERR_PY_INTERNAL",
         }
     }
@@ -71,6 +81,7 @@ impl fmt::Display for Error {
             Error::AlreadyInitialized => {
                 f.write_str("Python is already running: call Python.configure() before first use")
             }
+            Error::JsException(e) => write!(f, "{}: {}", e.name, e.message),
             Error::JsPending => f.write_str("a JavaScript exception is pending"),
         }
     }

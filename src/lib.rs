@@ -11,6 +11,8 @@ mod convert;
 mod error;
 mod ffi;
 mod handle;
+mod inbox;
+mod callback;
 mod js;
 mod python;
 mod runtime;

@@ -41,6 +41,11 @@ native.init(
     fromFloat64,
     packNumbers,
     settle,
+    awaitPromise: (promise: Promise<unknown>, ticket: number) =>
+      promise.then(
+        (value) => native.promiseSettled(ticket, true, value),
+        (error) => native.promiseSettled(ticket, false, error),
+      ),
   },
   isMainThread,
 )
@@ -109,6 +114,14 @@ export class Python {
   /** Evaluates a Python expression in the shared `__main__` namespace. */
   eval(code: string): any {
     return native.eval(this.#owner, code)
+  }
+
+  /**
+   * Makes a host module importable from Python (`import name`): functions become callables that
+   * call back into JS, other members are converted.
+   */
+  expose(name: string, members: Record<string, unknown>): void {
+    native.expose(name, members)
   }
 
   /** `import name`, on the interpreter's Python thread. */

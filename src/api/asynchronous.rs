@@ -10,7 +10,7 @@ use napi_derive::napi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
-use super::inbox::{self, Completion};
+use crate::inbox::{self, Completion, Message};
 use super::{string_arg, throw};
 use crate::context::Job;
 use crate::convert::{JsBuilder, PyObjects, ToJs, ToPy, Value};
@@ -31,7 +31,7 @@ where
     let job: Job = Box::new(move |py| {
         let result = catch_unwind(AssertUnwindSafe(|| work(py).and_then(|value| to_value(value.as_ref()))))
             .unwrap_or_else(|_| Err(Error::Internal("panic in an async job".into())));
-        outbox.send(Completion { call, owner, result });
+        outbox.send(Message::Completion(Completion { call, owner, result }));
     });
     runtime.jobs.send(job).map_err(|_| {
         inbox::abandon_call(js);

@@ -59,6 +59,30 @@ pub fn eval(env: Env, owner: u32, #[napi(ts_arg_type = "string")] source: Js) ->
     })
 }
 
+/// Makes a host module importable from Python: functions become callables that call back
+/// into JS, other members are converted.
+///
+/// ```js
+/// native.expose('host', { log: (m) => console.log(m), version: 2 })  // Python: import host
+/// ```
+#[napi]
+pub fn expose(env: Env, #[napi(ts_arg_type = "string")] name: Js, #[napi(ts_arg_type = "Record<string, unknown>")] members: Js) -> napi::Result<()> {
+    run(&env, |py, js| {
+        let name = string_arg(js, name, "module name")?;
+        if js.type_of(members.0)? != napi::sys::ValueType::napi_object || js.is_array(members.0)? {
+            return Err(crate::error::Error::invalid_arg("module members must be an object"));
+        }
+        let members = crate::convert::ToPy::new(js, crate::convert::PyObjects::new(py)).convert(members.0)?;
+        code::expose(py, &name, &members)
+    })
+}
+
+/// A Promise that a marshalled JS callback returned has settled.
+#[napi]
+pub fn promise_settled(env: Env, ticket: u32, ok: bool, #[napi(ts_arg_type = "unknown")] value: Js) {
+    crate::callback::settled(crate::js::JsEnv(env.raw()), ticket, ok, value.0);
+}
+
 /// Appends a directory to `sys.path` (once).
 #[napi]
 pub fn add_syspath(env: Env, #[napi(ts_arg_type = "string")] dir: Js) -> napi::Result<()> {

@@ -17,7 +17,7 @@ use crate::runtime;
 ///
 /// ```js
 /// native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray,
-///               fromFloat64, packNumbers, settle }, true)
+///               fromFloat64, packNumbers, settle, awaitPromise }, true)
 /// ```
 #[napi]
 pub fn init(
@@ -40,6 +40,7 @@ pub fn init(
             from_float64: get(c"fromFloat64")?,
             pack_numbers: get(c"packNumbers")?,
             settle: get(c"settle")?,
+            await_promise: get(c"awaitPromise")?,
         };
         let first = !hooks::is_installed();
         hooks::install(installed);
@@ -59,7 +60,7 @@ unsafe extern "C" fn release_environment(_arg: *mut std::ffi::c_void) {
     let mut removed = handle::with(|r| r.remove_owned(None));
     removed.extend(handle::names::take_all());
     super::release_objects(removed);
-    super::inbox::close();
+    crate::inbox::close();
     attach::forget_thread();
 }
 

@@ -5,9 +5,8 @@ mod asynchronous;
 mod attrs;
 mod call;
 mod calls;
-mod inbox;
 mod lifecycle;
-mod throw;
+pub(crate) mod throw;
 
 use napi::Env;
 use pyo3::prelude::*;
@@ -16,6 +15,7 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
 use crate::js::{Js, JsEnv};
+use crate::inbox;
 use crate::python::{attach, OwnedPtr};
 use crate::runtime;
 

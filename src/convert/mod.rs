@@ -16,8 +16,12 @@ mod to_js;
 mod to_py;
 mod value;
 
+use std::sync::Arc;
+
 use napi::sys;
 use pyo3::ffi;
+
+use crate::callback::JsCallback;
 
 use crate::error::Result;
 use crate::python::OwnedPtr;
@@ -131,4 +135,6 @@ pub trait PyBuilder {
     fn dict_set(&mut self, dict: &Self::Out, key: Self::Out, value: Self::Out) -> Result<()>;
     fn set(&mut self) -> Result<Self::Out>;
     fn set_add(&mut self, set: &Self::Out, item: Self::Out) -> Result<()>;
+    /// A JS function, callable from Python.
+    fn callback(&mut self, callback: Arc<JsCallback>) -> Result<Self::Out>;
 }

@@ -1,11 +1,14 @@
 //! `PyObjects`: builds Python objects. Runs attached.
 
+use std::sync::Arc;
+
 use napi::sys;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PySet, PyString};
 
 use super::{PyBuilder, MAX_SAFE_INTEGER};
+use crate::callback::JsCallback;
 use crate::error::{Error, Result};
 use crate::python::exception;
 
@@ -177,6 +180,10 @@ impl<'py> PyBuilder for PyObjects<'py> {
         // SAFETY: `set` came from `set()`.
         let set = unsafe { set.cast_unchecked::<PySet>() };
         set.add(item).map_err(|e| unhashable(self.py, e))
+    }
+
+    fn callback(&mut self, callback: Arc<JsCallback>) -> Result<Self::Out> {
+        crate::callback::callable(self.py, callback)
     }
 }
 

@@ -4,11 +4,13 @@
 //! undefined/null→None, boolean→bool, safe integer→int, other number→float,
 //! BigInt→int, string→str, Buffer/Uint8Array→bytes, other TypedArrays→memoryview of the matching
 //! format, ArrayBuffer/DataView→bytes, Array→list, Date→datetime (UTC), Map→dict, Set→set,
-//! proxy→its Python object, other objects→dict of their own enumerable string keys.
+//! proxy→its Python object, function→a callable calling it, other objects→dict of their own
+//! enumerable string keys.
 
 use napi::sys;
 
 use super::{too_deep, PyBuilder, MAX_DEPTH, PACK_THRESHOLD};
+use crate::callback;
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
 use crate::js::{hooks, JsEnv};
@@ -66,9 +68,10 @@ impl<B: PyBuilder> ToPy<B> {
             sys::ValueType::napi_object => self.object(v),
             sys::ValueType::napi_function => match self.proxied(v)? {
                 Some(obj) => Ok(obj),
-                None => Err(Error::invalid_arg(
-                    "a JS function cannot be passed to Python (only pyembed proxies can)",
-                )),
+                None => {
+                    let callback = callback::register(env, v)?;
+                    self.build.callback(callback)
+                }
             },
             sys::ValueType::napi_symbol => Err(Error::invalid_arg("cannot convert a JS symbol to Python")),
             _ => Err(Error::invalid_arg("cannot convert this JS value to Python")),

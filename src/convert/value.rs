@@ -7,10 +7,13 @@
 //! reference (`Object`); a proxy passed from JS travels as a borrowed pointer that the job keeps
 //! alive (`Borrowed`, see `context`).
 
+use std::sync::Arc;
+
 use napi::sys;
 use pyo3::ffi;
 
 use super::{JsBuilder, PyBuilder, Text};
+use crate::callback::JsCallback;
 use crate::error::Result;
 use crate::python::OwnedPtr;
 
@@ -37,6 +40,8 @@ enum Node {
     Proxy(Option<OwnedPtr>, bool),
     /// A proxy's object from JS, and the method name for a cached method.
     Borrowed(usize, Option<String>),
+    /// A JS function, for Python.
+    Callback(Arc<JsCallback>),
 }
 
 /// An arena of nodes; the last one built by the caller is the root.
@@ -46,7 +51,8 @@ pub struct Value {
 }
 
 // SAFETY: the only raw pointers are `Borrowed` objects, dereferenced only on the Python thread
-// while attached, and kept alive by the job that carries the value.
+// while attached, and kept alive by the job that carries the value; `JsCallback`s only touch
+// their JS environment from its own thread.
 unsafe impl Send for Value {}
 
 impl Value {
@@ -84,7 +90,9 @@ impl Value {
                 let object = object.take().expect("a proxy node is replayed once");
                 b.proxy(object, callable)?
             }
-            Node::Borrowed(..) => return Err(crate::error::Error::Internal("a borrowed object cannot go to JS".into())),
+            Node::Borrowed(..) | Node::Callback(_) => {
+                return Err(crate::error::Error::Internal("a value for Python cannot go to JS".into()))
+            }
             Node::List(items) | Node::Set(items) => {
                 let items = items.clone();
                 let is_set = matches!(self.nodes[i], Node::Set(_));
@@ -148,6 +156,7 @@ impl Value {
                 out
             }
             Node::Borrowed(ptr, method) => b.object(*ptr as *mut ffi::PyObject, method.clone())?,
+            Node::Callback(callback) => b.callback(callback.clone())?,
             Node::Proxy(..) => return Err(crate::error::Error::Internal("a result object cannot go back to Python".into())),
             Node::List(items) => {
                 let out = b.list(items.len())?;
@@ -312,5 +321,8 @@ impl PyBuilder for Value {
     }
     fn set_add(&mut self, set: &Index, item: Index) -> Result<()> {
         JsBuilder::set_add(self, set, item)
+    }
+    fn callback(&mut self, callback: Arc<JsCallback>) -> Result<Index> {
+        self.push(Node::Callback(callback))
     }
 }

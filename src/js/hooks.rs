@@ -32,6 +32,8 @@ pub struct Hooks {
     pub pack_numbers: sys::napi_ref,
     /// `(ids, oks, values) => void`: settles the promises of completed async calls.
     pub settle: sys::napi_ref,
+    /// `(promise, ticket) => void`: reports the promise's outcome to `promiseSettled`.
+    pub await_promise: sys::napi_ref,
 }
 
 thread_local! {

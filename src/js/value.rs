@@ -303,6 +303,26 @@ impl JsEnv {
         napi_out!(self, sys::napi_value, napi_create_function(name.as_ptr(), name.to_bytes().len() as isize, Some(cb), ptr::null_mut()))
     }
 
+    pub fn is_promise(self, v: sys::napi_value) -> Result<bool> {
+        napi_out!(self, bool, napi_is_promise(v))
+    }
+
+    /// Takes the pending JS exception (after a call failed with `JsPending`).
+    pub fn take_exception(self) -> Result<sys::napi_value> {
+        napi_out!(self, sys::napi_value, napi_get_and_clear_last_exception())
+    }
+
+    /// `String(v)`, which may run JS (`toString`).
+    pub fn to_js_string(self, v: sys::napi_value) -> Result<String> {
+        let s = napi_out!(self, sys::napi_value, napi_coerce_to_string(v))?;
+        self.get_string(s)
+    }
+
+    pub fn delete_reference(self, r: sys::napi_ref) {
+        // SAFETY: `r` was created in this env and is deleted once.
+        unsafe { sys::napi_delete_reference(self.0, r) };
+    }
+
     pub fn reference(self, v: sys::napi_value) -> Result<sys::napi_ref> {
         napi_out!(self, sys::napi_ref, napi_create_reference(v, 1))
     }

@@ -101,3 +101,46 @@ pub fn add_syspath(py: Python<'_>, dir: &str) -> Result<()> {
     })();
     result.map_err(|e| exception::from_pyerr(py, e))
 }
+
+/// Python source of the `pyembed` module each interpreter gets (`from pyembed import JSError`).
+const HOST_MODULE: &std::ffi::CStr = c"
+class JSError(Exception):
+    \"\"\"An exception thrown by JavaScript code that Python called.\"\"\"
+
+    def __init__(self, message, name='Error', stack=''):
+        super().__init__(message)
+        self.name = name
+        self.stack = stack
+";
+
+/// The `pyembed` module of this interpreter, created at start-up (or on first use).
+pub fn host_module(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let modules = py.import("sys")?.getattr("modules")?;
+    if let Ok(module) = modules.get_item("pyembed") {
+        return Ok(module);
+    }
+    let module = pyo3::types::PyModule::new(py, "pyembed")?;
+    py.run(HOST_MODULE, Some(&module.dict()), None)?;
+    modules.set_item("pyembed", &module)?;
+    Ok(module.into_any())
+}
+
+/// `pyembed.JSError(message, name, stack)`, ready to raise.
+pub fn js_error(py: Python<'_>, e: &crate::error::JsException) -> PyErr {
+    match host_module(py).and_then(|m| m.getattr("JSError")?.call1((&e.message, &e.name, &e.stack))) {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(err) => err,
+    }
+}
+
+/// Makes module `name` importable, with `members` as its attributes.
+pub fn expose(py: Python<'_>, name: &str, members: &Bound<'_, PyAny>) -> Result<()> {
+    let result: PyResult<()> = (|| {
+        let members = members.cast::<PyDict>()?;
+        let module = pyo3::types::PyModule::new(py, name)?;
+        module.dict().update(members.as_mapping())?;
+        py.import("sys")?.getattr("modules")?.set_item(name, module)?;
+        Ok(())
+    })();
+    result.map_err(|e| exception::from_pyerr(py, e))
+}

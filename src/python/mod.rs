@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod attach;
+pub mod closure;
 pub mod code;
 pub mod exception;
 pub mod object;

@@ -136,6 +136,9 @@ unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String,
     let version = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }
         .to_string_lossy()
         .into_owned();
+    // SAFETY: attached since initialization.
+    let py = unsafe { pyo3::Python::assume_attached() };
+    crate::python::code::host_module(py).map_err(|e| format!("cannot create the pyembed module: {e}"))?;
     Ok(version)
 }
 

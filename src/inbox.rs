@@ -1,10 +1,10 @@
-//! Completions of async jobs, back on the JS thread: one queue and one ThreadsafeFunction per
-//! JS environment, so that thousands of calls finishing together cost one wake-up.
+//! Messages from Python threads to a JS thread: completions of async jobs and calls of JS
+//! callbacks. One queue and one ThreadsafeFunction per JS environment, so thousands of messages
+//! arriving together cost one wake-up.
 //!
-//! Thread rules: the Python thread only pushes to the queue (and wakes the JS thread when the
-//! queue was empty); everything else — counting calls in flight, ref/unref of the
-//! ThreadsafeFunction so an idle instance does not keep Node alive, building results — happens
-//! on the JS thread.
+//! Thread rules: other threads only push to the queue (waking the JS thread when it was
+//! empty); everything else — counting calls in flight, ref/unref of the ThreadsafeFunction so
+//! an idle instance does not keep Node alive, building JS values — happens on the JS thread.
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use napi::sys;
 
-use super::throw;
+use crate::api::throw;
+use crate::callback;
 use crate::convert::{JsValues, Value};
 use crate::error::{Error, Result};
 use crate::js::{hooks, JsEnv};
@@ -26,38 +27,45 @@ pub struct Completion {
     pub result: Result<(Value, usize)>,
 }
 
+pub enum Message {
+    Completion(Completion),
+    Callback(callback::Request),
+    /// A JS callback's Python callable died: drop the reference to the JS function.
+    Forget(u32),
+}
+
 struct Shared {
-    queue: Mutex<Vec<Completion>>,
+    queue: Mutex<Vec<Message>>,
     tsfn: sys::napi_threadsafe_function,
     closed: AtomicBool,
 }
 
 // SAFETY: the ThreadsafeFunction handle may be called from any thread (that is its purpose);
-// `closed` stops calls once the environment released it.
+// `closed`, set under the queue lock, stops calls once the environment released it.
 unsafe impl Send for Shared {}
 // SAFETY: as above; the queue is behind a mutex.
 unsafe impl Sync for Shared {}
 
-/// Where a job sends its completion. Cheap to clone into jobs.
+/// Where other threads send messages for one JS environment. Cheap to clone.
 #[derive(Clone)]
 pub struct Outbox(Arc<Shared>);
 
 impl Outbox {
-    /// Queues a completion, waking the JS thread if it was not already going to drain.
-    pub fn send(&self, completion: Completion) {
+    /// Queues a message, waking the JS thread if it was not already going to drain. Returns
+    /// false (dropping the message) if the environment is gone.
+    pub fn send(&self, message: Message) -> bool {
         let shared = &self.0;
         let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         if shared.closed.load(Ordering::Acquire) {
-            return; // the environment is gone: the result is dropped (its references leak)
+            return false; // a dropped result leaks its references rather than touch Python here
         }
         let wake = queue.is_empty();
-        queue.push(completion);
-        drop(queue);
+        queue.push(message);
         if wake {
-            // SAFETY: the function is alive until `closed` is set, which happens under the queue
-            // lock checked above... and `release` waits for that lock too.
+            // SAFETY: the function is released only after `closed` is set under this lock.
             unsafe { sys::napi_call_threadsafe_function(shared.tsfn, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
         }
+        true
     }
 }
 
@@ -75,21 +83,30 @@ pub fn in_flight() -> usize {
     LOCAL.with(|l| l.borrow().as_ref().map_or(0, |l| l.in_flight))
 }
 
-/// Counts one more call in flight (keeping Node alive) and returns where it completes.
-pub fn start_call(js: JsEnv) -> Result<Outbox> {
+/// This JS environment's outbox, created on first use.
+pub fn outbox(js: JsEnv) -> Result<Outbox> {
     LOCAL.with(|l| {
         let mut local = l.borrow_mut();
         if local.is_none() {
             *local = Some(Local { shared: create(js)?, in_flight: 0 });
         }
-        let local = local.as_mut().expect("just created");
+        Ok(Outbox(local.as_ref().expect("just created").shared.clone()))
+    })
+}
+
+/// Counts one more call in flight (keeping Node alive) and returns where it completes.
+pub fn start_call(js: JsEnv) -> Result<Outbox> {
+    let outbox = outbox(js)?;
+    LOCAL.with(|l| {
+        let mut local = l.borrow_mut();
+        let local = local.as_mut().expect("created by outbox()");
         if local.in_flight == 0 {
             // SAFETY: this env's function, on its JS thread.
             unsafe { sys::napi_ref_threadsafe_function(js.0, local.shared.tsfn) };
         }
         local.in_flight += 1;
-        Ok(Outbox(local.shared.clone()))
-    })
+    });
+    Ok(outbox)
 }
 
 /// Undoes `start_call` for a call that could not be submitted.
@@ -100,8 +117,9 @@ pub fn abandon_call(js: JsEnv) {
 fn finish_calls(js: JsEnv, count: usize) {
     LOCAL.with(|l| {
         if let Some(local) = l.borrow_mut().as_mut() {
+            let before = local.in_flight;
             local.in_flight -= count.min(local.in_flight);
-            if local.in_flight == 0 {
+            if before > 0 && local.in_flight == 0 {
                 // SAFETY: this env's function, on its JS thread.
                 unsafe { sys::napi_unref_threadsafe_function(js.0, local.shared.tsfn) };
             }
@@ -112,8 +130,8 @@ fn finish_calls(js: JsEnv, count: usize) {
 fn create(js: JsEnv) -> Result<Arc<Shared>> {
     let name = js.string("pyembed")?;
     let mut tsfn = ptr::null_mut();
-    // SAFETY: valid env and out-pointer; no JS function (the callback builds everything), no
-    // context (completions are found through the thread-local).
+    // SAFETY: valid env and out-pointer; no JS function (the callback builds everything) and no
+    // context (the queue is found through the thread-local).
     let status = unsafe {
         sys::napi_create_threadsafe_function(
             js.0, ptr::null_mut(), ptr::null_mut(), name, 0, 1,
@@ -128,7 +146,7 @@ fn create(js: JsEnv) -> Result<Arc<Shared>> {
     Ok(Arc::new(Shared { queue: Mutex::new(Vec::new()), tsfn, closed: AtomicBool::new(false) }))
 }
 
-/// Environment teardown: later completions are dropped, the function is released.
+/// Environment teardown: later messages are dropped, the function is released.
 pub fn close() {
     let local = LOCAL.try_with(|l| l.borrow_mut().take()).ok().flatten();
     if let Some(local) = local {
@@ -139,8 +157,7 @@ pub fn close() {
     }
 }
 
-/// The ThreadsafeFunction's callback, on the JS thread: settles every queued completion with
-/// one call to the TS `settle` hook.
+/// The ThreadsafeFunction's callback, on the JS thread.
 unsafe extern "C" fn drain(env: sys::napi_env, _js_cb: sys::napi_value, _context: *mut c_void, _data: *mut c_void) {
     if env.is_null() {
         return; // the environment is being torn down
@@ -149,14 +166,22 @@ unsafe extern "C" fn drain(env: sys::napi_env, _js_cb: sys::napi_value, _context
     let Some(shared) = LOCAL.with(|l| l.borrow().as_ref().map(|l| l.shared.clone())) else {
         return;
     };
-    let completions = std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
-    if completions.is_empty() {
-        return;
+    let messages = std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut completions = Vec::new();
+    for message in messages {
+        match message {
+            Message::Completion(c) => completions.push(c),
+            Message::Callback(request) => callback::serve(js, request),
+            Message::Forget(id) => callback::forget(js, id),
+        }
     }
-    finish_calls(js, completions.len());
-    let _ = settle(js, completions);
+    if !completions.is_empty() {
+        finish_calls(js, completions.len());
+        let _ = settle(js, completions);
+    }
 }
 
+/// Settles every completion with one call to the TS `settle` hook.
 fn settle(js: JsEnv, completions: Vec<Completion>) -> Result<()> {
     let count = completions.len();
     let ids = js.array(count)?;
