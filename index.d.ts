@@ -15,6 +15,15 @@ export declare function addSyspath(dir: string): void
 /** Like `call`, asynchronously: settles call `call` with `getattr(obj, name)(*args, **kwargs)`. */
 export declare function callAsync(owner: number, id: number, name: string | null, args: unknown[], kwargs: Record<string, unknown> | null, call: number): void
 
+/**
+ * Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
+ * queued call never runs, a running one gets `pyembed.Cancelled` raised in its thread (at its
+ * next bytecode; C code blocking without checking signals runs on until it returns), an
+ * awaited coroutine is cancelled. Runs on a helper thread, so the JS thread never waits for
+ * the GIL.
+ */
+export declare function cancelCall(call: number): void
+
 /** Releases every handle of `owner`; returns how many. */
 export declare function clear(owner: number): number
 

@@ -780,6 +780,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.addSyspath = nativeBinding.addSyspath
 module.exports.callAsync = nativeBinding.callAsync
+module.exports.cancelCall = nativeBinding.cancelCall
 module.exports.clear = nativeBinding.clear
 module.exports.configure = nativeBinding.configure
 module.exports.delAttr = nativeBinding.delAttr

@@ -189,6 +189,7 @@ fn settle(js: JsEnv, completions: Vec<Completion>) -> Result<()> {
     let values = js.array(count)?;
     for (i, completion) in completions.into_iter().enumerate() {
         let i = i as u32;
+        crate::api::call_settled(completion.call);
         let (ok, value) = match completion.result {
             Ok((mut value, root)) => match value.to_js(root, &mut JsValues::new(js, completion.owner)) {
                 Ok(v) => (true, v),

@@ -1,4 +1,6 @@
-// Keyword arguments marker: the last argument of a call, `kwargs({ sep: ',' })`.
+// Trailing markers of a call's argument list: `kwargs({...})` for Python keyword arguments and,
+// on `_async` calls, `callOptions({ signal, timeoutMs })`.
+import { codedError } from './errors'
 
 export class Kwargs {
   constructor(readonly values: Record<string, unknown>) {}
@@ -9,11 +11,40 @@ export function kwargs(values: Record<string, unknown>): Kwargs {
   return new Kwargs(values)
 }
 
-/** Splits a trailing `Kwargs` off an argument list. */
-export function splitKwargs(args: unknown[]): [unknown[], Record<string, unknown> | null] {
-  const n = args.length
-  if (n === 0) return [args, null] // (args[-1] would be a slow string-keyed lookup)
-  const last = args[n - 1]
-  if (last instanceof Kwargs) return [args.slice(0, -1), last.values]
-  return [args, null]
+export interface CallOptionsInit {
+  /** Aborting it rejects the call with `ERR_PY_ABORTED` and interrupts it in Python. */
+  signal?: AbortSignal
+  /** Milliseconds after which the call rejects with `ERR_PY_TIMEOUT` and is interrupted. */
+  timeoutMs?: number
+}
+
+export class CallOptions {
+  readonly signal?: AbortSignal
+  readonly timeoutMs?: number
+
+  constructor({ signal, timeoutMs }: CallOptionsInit) {
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw codedError('ERR_PY_INVALID_ARG', 'callOptions: signal must be an AbortSignal')
+    }
+    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0 && Number.isFinite(timeoutMs))) {
+      throw codedError('ERR_PY_INVALID_ARG', 'callOptions: timeoutMs must be a finite number ≥ 0')
+    }
+    this.signal = signal
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/** Options for one `_async` call, passed as its last argument. */
+export function callOptions(init: CallOptionsInit): CallOptions {
+  return new CallOptions(init)
+}
+
+/** Splits trailing `CallOptions` and `Kwargs` (in that order from the end) off an argument list. */
+export function splitArgs(args: unknown[]): [unknown[], Record<string, unknown> | null, CallOptions | undefined] {
+  let n = args.length // (no args[-1]: a negative index is a slow string-keyed lookup)
+  let options: CallOptions | undefined
+  if (n > 0 && args[n - 1] instanceof CallOptions) options = args[--n] as CallOptions
+  let kw: Record<string, unknown> | null = null
+  if (n > 0 && args[n - 1] instanceof Kwargs) kw = (args[--n] as Kwargs).values
+  return [n === args.length ? args : args.slice(0, n), kw, options]
 }

@@ -5,7 +5,8 @@
 import { inspect } from 'node:util'
 
 import native = require('./native')
-import { splitKwargs } from './kwargs'
+import { codedError } from './errors'
+import { splitArgs } from './kwargs'
 import { submit } from './submit'
 
 /** Own property (through the trap) of every proxy and cached method: the handle id. */
@@ -42,7 +43,8 @@ export function nameId(name: string): number {
 }
 
 function call(s: State, name: number | null, args: unknown[]): unknown {
-  const [positional, kw] = splitKwargs(args)
+  const [positional, kw, options] = splitArgs(args)
+  if (options !== undefined) throw codedError('ERR_PY_INVALID_ARG', 'callOptions only apply to _async calls')
   return native.call(s.owner, s.id, name, positional, kw)
 }
 
@@ -61,8 +63,8 @@ function method(s: State, name: string): Function {
 /** `obj.name_async(...)`: calls `name` on the interpreter's Python thread. */
 function asyncMethod(s: State, name: string): Function {
   const fn = (...args: unknown[]) => {
-    const [positional, kw] = splitKwargs(args)
-    return submit((call) => native.callAsync(s.owner, s.id, name, positional, kw, call))
+    const [positional, kw, options] = splitArgs(args)
+    return submit((call) => native.callAsync(s.owner, s.id, name, positional, kw, call), options)
   }
   Object.defineProperties(fn, { [STATE]: { value: s }, name: { value: `${name}_async` } })
   return fn

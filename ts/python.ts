@@ -4,7 +4,7 @@ import { isMainThread } from 'node:worker_threads'
 
 import native = require('./native')
 import { codedError, PythonError } from './errors'
-import { Kwargs } from './kwargs'
+import { CallOptions, Kwargs } from './kwargs'
 import { DONE, HANDLE, handleOf, makeProxy, METHOD, nameId, type PyObject } from './proxy'
 import { settle, submit } from './submit'
 
@@ -125,24 +125,34 @@ export class Python {
   }
 
   /** `import name`, on the interpreter's Python thread. */
-  import_async(name: string): Promise<PyObject> {
-    return submit((call) => native.importAsync(this.#owner, name, call))
+  import_async(name: string, options?: CallOptions): Promise<PyObject> {
+    return submit((call) => native.importAsync(this.#owner, name, call), options)
   }
 
   /** `exec`, on the interpreter's Python thread; resolves with null. */
-  exec_async(code: string): Promise<null> {
-    return submit((call) => native.execAsync(code, call))
+  exec_async(code: string, options?: CallOptions): Promise<null> {
+    return submit((call) => native.execAsync(code, call), options)
   }
 
-  /** `eval`, on the interpreter's Python thread. */
-  eval_async(code: string): Promise<any> {
-    return submit((call) => native.evalAsync(this.#owner, code, call))
+  /** `eval`, on the interpreter's Python thread. A coroutine result is awaited on the asyncio loop. */
+  eval_async(code: string, options?: CallOptions): Promise<any> {
+    return submit((call) => native.evalAsync(this.#owner, code, call), options)
   }
 
-  /** `getattr(obj, name)(*args, **kwargs)`, on the interpreter's Python thread. */
-  call_async(obj: PyObject, name: string, args: unknown[] = [], kwargs?: Record<string, unknown> | Kwargs): Promise<any> {
+  /**
+   * `getattr(obj, name)(*args, **kwargs)`, on the interpreter's Python thread; a coroutine
+   * result is awaited on the interpreter's asyncio loop thread.
+   */
+  call_async(
+    obj: PyObject,
+    name: string,
+    args: unknown[] = [],
+    kwargs?: Record<string, unknown> | Kwargs | CallOptions,
+    options?: CallOptions,
+  ): Promise<any> {
+    if (kwargs instanceof CallOptions) [kwargs, options] = [undefined, kwargs]
     const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
-    return submit((call) => native.callAsync(this.#owner, idOf(obj), name, args, kw, call))
+    return submit((call) => native.callAsync(this.#owner, idOf(obj), name, args, kw, call), options)
   }
 
   /** `getattr(obj, name)(*args, **kwargs)`. */

@@ -1,11 +1,19 @@
 // Async calls: each gets an id and a promise; the native inbox settles them in batches
-// (one `settle` call per wake-up of the JS thread, however many calls completed).
+// (one `settle` call per wake-up of the JS thread, however many calls completed). Aborts and
+// timeouts reject at once and ask native code to interrupt the call.
+import native = require('./native')
+import { codedError } from './errors'
+import type { CallOptions } from './kwargs'
 
-// Promises of async calls, by call id; settled in batches by the native inbox.
-const pending = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void }>()
+interface Pending {
+  resolve: (v: any) => void
+  reject: (e: unknown) => void
+}
+
+const pending = new Map<number, Pending>()
 let nextCall = 1
 
-/** Native hook: settles completed calls. */
+/** Native hook: settles completed calls (ids of calls already aborted are skipped). */
 export function settle(ids: number[], oks: boolean[], values: unknown[]): void {
   for (let i = 0; i < ids.length; i++) {
     const p = pending.get(ids[i])
@@ -16,17 +24,40 @@ export function settle(ids: number[], oks: boolean[], values: unknown[]): void {
   }
 }
 
+function cancel(call: number, code: string, message: string): void {
+  const p = pending.get(call)
+  if (p === undefined) return
+  pending.delete(call)
+  native.cancelCall(call)
+  p.reject(codedError(code, message))
+}
+
 /** Submits an async native call; its result settles the returned promise. */
-export function submit(start: (call: number) => void): Promise<any> {
+export function submit(start: (call: number) => void, options?: CallOptions): Promise<any> {
+  const signal = options?.signal
+  if (signal?.aborted) return Promise.reject(codedError('ERR_PY_ABORTED', 'the call was aborted before it started'))
   const call = nextCall++
   return new Promise((resolve, reject) => {
-    pending.set(call, { resolve, reject })
+    let timer: NodeJS.Timeout | undefined
+    const onAbort = () => cancel(call, 'ERR_PY_ABORTED', 'the call was aborted')
+    const done = () => {
+      if (timer !== undefined) clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    pending.set(call, {
+      resolve: (v) => (done(), resolve(v)),
+      reject: (e) => (done(), reject(e)),
+    })
     try {
       start(call)
     } catch (e) {
       pending.delete(call)
+      done()
       reject(e)
+      return
     }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const ms = options?.timeoutMs
+    if (ms !== undefined) timer = setTimeout(() => cancel(call, 'ERR_PY_TIMEOUT', `the call timed out after ${ms} ms`), ms)
   })
 }
-

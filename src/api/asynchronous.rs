@@ -3,7 +3,10 @@
 //! `Value` through the environment's inbox, where the TS layer's promise is settled. The JS
 //! thread never waits for the GIL here.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
 
 use napi::{sys, Env};
 use napi_derive::napi;
@@ -18,25 +21,169 @@ use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
 use crate::js::{Js, JsEnv};
 use crate::python::args::CallArgs;
-use crate::python::code;
+use crate::python::{attach, closure, code, exception, OwnedPtr};
 use crate::runtime;
 
-/// Queues `work` on the Python thread; its result settles call `call` of the TS layer.
+/// Where a job is, for cancellation. Only read or changed attached (holding the GIL), so the
+/// Python thread and the canceller see one consistent state.
+#[derive(Default)]
+struct Control {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+enum State {
+    #[default]
+    Queued,
+    /// Running on the thread with this `threading.get_ident()`.
+    Running(std::ffi::c_ulong),
+    /// Waiting for a coroutine: its `concurrent.futures.Future`.
+    Awaiting(OwnedPtr),
+    /// Cancelled before it ran: it never will.
+    Cancelled,
+    /// Interrupted while running: the pending exception must not leak into the next job.
+    Interrupted(std::ffi::c_ulong),
+    Done,
+}
+
+thread_local! {
+    /// Calls of this JS thread that can still be cancelled, by call id.
+    static CONTROLS: RefCell<HashMap<u32, Arc<Control>>> = RefCell::new(HashMap::new());
+}
+
+/// Call `call` settled: it can no longer be cancelled.
+pub(crate) fn settled(call: u32) {
+    CONTROLS.with(|c| c.borrow_mut().remove(&call));
+}
+
+/// Queues `work` on the Python thread; its result settles call `call` of the TS layer. A
+/// coroutine result is run on the interpreter's asyncio loop and settles the call when done.
 fn submit<F>(js: JsEnv, owner: u32, call: u32, work: F) -> Result<()>
 where
     F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>> + Send + 'static,
 {
     let runtime = runtime::get()?;
     let outbox = inbox::start_call(js)?;
+    let control = Arc::new(Control::default());
+    CONTROLS.with(|c| c.borrow_mut().insert(call, control.clone()));
     let job: Job = Box::new(move |py| {
-        let result = catch_unwind(AssertUnwindSafe(|| work(py).and_then(|value| to_value(value.as_ref()))))
-            .unwrap_or_else(|_| Err(Error::Internal("panic in an async job".into())));
-        outbox.send(Message::Completion(Completion { call, owner, result }));
+        let finish = move |result| {
+            outbox.send(Message::Completion(Completion { call, owner, result }));
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Option<(Value, usize)>> {
+            {
+                let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
+                if matches!(*state, State::Cancelled) {
+                    return Err(Error::Internal("aborted before it ran".into())); // already rejected in JS
+                }
+                // SAFETY: attached; returns this thread's identifier.
+                *state = State::Running(unsafe { pyo3::ffi::PyThread_get_thread_ident() });
+            }
+            let result = run_job(py, work, control.clone(), finish.clone());
+            let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let State::Interrupted(thread) = *state {
+                // SAFETY: attached; clears an interruption that may not have fired yet.
+                unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, std::ptr::null_mut()) };
+            }
+            if !matches!(*state, State::Awaiting(_)) {
+                *state = State::Done;
+            }
+            result
+        }))
+        .unwrap_or_else(|_| Err(Error::Internal("panic in an async job".into())));
+        match outcome {
+            Ok(Some(result)) => finish(Ok(result)),
+            Ok(None) => {}
+            Err(e) => finish(Err(e)),
+        }
     });
     runtime.jobs.send(job).map_err(|_| {
         inbox::abandon_call(js);
         Error::Internal("the Python thread is gone".into())
     })
+}
+
+/// Runs the work; a coroutine result is handed to the asyncio loop (`None`: settles later).
+fn run_job<F>(
+    py: Python<'_>,
+    work: F,
+    control: Arc<Control>,
+    finish: impl Fn(Result<(Value, usize)>) + Clone + Send + Sync + 'static,
+) -> Result<Option<(Value, usize)>>
+where
+    F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>>,
+{
+    let value = work(py)?;
+    if let Some(value) = &value {
+        let awaited = control.clone();
+        let done = closure::new(py, Box::new(move |py, args, _| {
+            let mut state = awaited.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let State::Awaiting(future) = std::mem::replace(&mut *state, State::Done) {
+                future.release(py);
+            }
+            drop(state);
+            finish(coroutine_result(&args.get_item(0).map_err(|e| exception::from_pyerr(py, e))?));
+            Ok(py.None().into_bound(py))
+        }))?;
+        if let Some(future) = code::schedule_coroutine(value, done)? {
+            *control.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Awaiting(OwnedPtr::new(&future));
+            return Ok(None);
+        }
+    }
+    to_value(value.as_ref()).map(Some)
+}
+
+/// Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
+/// queued call never runs, a running one gets `pyembed.Cancelled` raised in its thread (at its
+/// next bytecode; C code blocking without checking signals runs on until it returns), an
+/// awaited coroutine is cancelled. Runs on a helper thread, so the JS thread never waits for
+/// the GIL.
+#[napi]
+pub fn cancel_call(call: u32) {
+    let Some(control) = CONTROLS.with(|c| c.borrow_mut().remove(&call)) else {
+        return;
+    };
+    let _ = std::thread::Builder::new().name("pyembed-cancel".into()).spawn(move || {
+        let _ = attach::with_gil(|py| {
+            let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
+            let awaiting = match std::mem::take(&mut *state) {
+                State::Queued => {
+                    *state = State::Cancelled;
+                    None
+                }
+                State::Running(thread) => {
+                    if let Ok(cancelled) = code::cancelled_type(py) {
+                        // SAFETY: attached; `thread` runs this job (the state says so under the
+                        // GIL); the exception type is alive.
+                        unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr()) };
+                    }
+                    *state = State::Interrupted(thread);
+                    None
+                }
+                State::Awaiting(future) => {
+                    *state = State::Done;
+                    Some(future)
+                }
+                other => {
+                    *state = other;
+                    None
+                }
+            };
+            drop(state); // cancel() runs the done-callback right here, which takes the lock
+            if let Some(future) = awaiting {
+                let _ = future.bind(py).call_method0("cancel");
+                future.release(py);
+            }
+        });
+        attach::forget_thread();
+    });
+}
+
+/// The outcome of a finished `concurrent.futures.Future` running a coroutine.
+fn coroutine_result(future: &Bound<'_, PyAny>) -> Result<(Value, usize)> {
+    let py = future.py();
+    let value = future.call_method0("result").map_err(|e| exception::from_pyerr(py, e))?;
+    to_value(Some(&value))
 }
 
 /// A result as an owned `Value` (`None` for statements, which give `undefined`... as null).

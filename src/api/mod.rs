@@ -2,6 +2,8 @@
 //! single mapping of `Error` to a thrown JS error (`throw`). Semantics stay in the core modules.
 
 mod asynchronous;
+
+pub(crate) use asynchronous::settled as call_settled;
 mod attrs;
 mod call;
 mod calls;

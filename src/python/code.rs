@@ -104,6 +104,9 @@ pub fn add_syspath(py: Python<'_>, dir: &str) -> Result<()> {
 
 /// Python source of the `pyembed` module each interpreter gets (`from pyembed import JSError`).
 const HOST_MODULE: &std::ffi::CStr = c"
+import threading as _threading
+
+
 class JSError(Exception):
     \"\"\"An exception thrown by JavaScript code that Python called.\"\"\"
 
@@ -111,6 +114,34 @@ class JSError(Exception):
         super().__init__(message)
         self.name = name
         self.stack = stack
+
+
+class Cancelled(BaseException):
+    \"\"\"Raised in a call that JS aborted or timed out (a BaseException, like KeyboardInterrupt,
+    so that `except Exception` does not swallow it).\"\"\"
+
+
+_loop = None
+_loop_lock = _threading.Lock()
+
+
+def event_loop():
+    \"\"\"The asyncio loop that runs coroutines returned to _async calls, on its own thread.\"\"\"
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            import asyncio
+            loop = asyncio.new_event_loop()
+            _threading.Thread(target=loop.run_forever, name='pyembed-asyncio', daemon=True).start()
+            _loop = loop
+    return _loop
+
+
+def _schedule(coroutine, done):
+    import asyncio
+    future = asyncio.run_coroutine_threadsafe(coroutine, event_loop())
+    future.add_done_callback(done)
+    return future
 ";
 
 /// The `pyembed` module of this interpreter, created at start-up (or on first use).
@@ -143,4 +174,27 @@ pub fn expose(py: Python<'_>, name: &str, members: &Bound<'_, PyAny>) -> Result<
         Ok(())
     })();
     result.map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// If `value` is a coroutine, schedules it on the interpreter's asyncio loop thread and calls
+/// `done(future)` when it finishes; returns the `concurrent.futures.Future`, or `None`.
+pub fn schedule_coroutine<'py>(
+    value: &Bound<'py, PyAny>,
+    done: Bound<'py, PyAny>,
+) -> Result<Option<Bound<'py, PyAny>>> {
+    let py = value.py();
+    let result: PyResult<Option<Bound<'py, PyAny>>> = (|| {
+        if !py.import("asyncio")?.call_method1("iscoroutine", (value,))?.is_truthy()? {
+            return Ok(None);
+        }
+        host_module(py)?.call_method1("_schedule", (value, done)).map(Some)
+    })();
+    result.map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// `pyembed.Cancelled`, the exception an aborted call is interrupted with.
+pub fn cancelled_type(py: Python<'_>) -> Result<Bound<'_, PyAny>> {
+    host_module(py)
+        .and_then(|m| m.getattr("Cancelled"))
+        .map_err(|e| exception::from_pyerr(py, e))
 }

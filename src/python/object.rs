@@ -24,6 +24,12 @@ impl OwnedPtr {
     }
 
 
+    /// A new `Bound` to the same object (a new strong reference).
+    pub fn bind<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        // SAFETY: we hold a strong reference, so the object is alive.
+        unsafe { Bound::from_borrowed_ptr(py, self.as_ptr()) }
+    }
+
     /// Gives the reference back to Python.
     pub fn release(self, _py: Python<'_>) {
         // SAFETY: attached (token), and we own exactly this reference.
