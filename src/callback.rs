@@ -7,11 +7,15 @@
 //! through the environment's inbox while the caller waits with the GIL released; a returned
 //! Promise is awaited there. A JS exception becomes `pyembed.JSError` in Python.
 //!
+//! A JS Promise passed to Python becomes a `pyembed.JSPromise` (awaitable in a coroutine);
+//! when it settles on the JS thread, a job settles the Python side on the interpreter's thread.
+//!
 //! Thread rules: the registry is JS-thread only; a callable dying elsewhere sends `Forget`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 
 use crossbeam_channel::Sender;
@@ -23,7 +27,7 @@ use crate::convert::{JsValues, PyObjects, ToJs, ToPy, Value};
 use crate::error::{Error, JsException, Result};
 use crate::inbox::{self, Message, Outbox};
 use crate::js::{hooks, JsEnv};
-use crate::python::closure;
+use crate::python::{closure, OwnedPtr};
 
 /// A JS function as seen from Python threads.
 pub struct JsCallback {
@@ -52,9 +56,65 @@ pub struct Request {
 struct Registry {
     functions: Vec<Option<sys::napi_ref>>,
     free: Vec<u32>,
-    /// Replies waiting for a Promise, by request number.
+    /// Replies of marshalled calls waiting for a returned Promise, by ticket.
     awaiting: HashMap<u32, Sender<Result<(Value, usize)>>>,
-    next_await: u32,
+}
+
+/// Tickets name the Promises being awaited for Python (`awaitPromise` hook), process-wide.
+static NEXT_TICKET: AtomicU32 = AtomicU32::new(1);
+
+/// The Python side of watched Promises, by ticket; only touched attached (under the GIL).
+static PROMISES: Mutex<Option<HashMap<u32, Slot>>> = Mutex::new(None);
+
+enum Slot {
+    /// The `pyembed.JSPromise` waiting for its outcome.
+    Waiting(OwnedPtr),
+    /// The outcome, which arrived before the `JSPromise` was made.
+    Settled(Result<(Value, usize)>),
+}
+
+/// Has the TS layer report when `promise` settles (to `settled`), under a new ticket. JS thread
+/// only.
+pub fn watch(js: JsEnv, promise: sys::napi_value) -> Result<u32> {
+    let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
+    let hook = hooks::get(js, |h| h.await_promise)?;
+    js.call(hook, js.undefined()?, &[promise, js.double(ticket as f64)?])?;
+    Ok(ticket)
+}
+
+/// The `pyembed.JSPromise` for `ticket`, pending until the JS Promise settles. Call attached.
+pub fn js_promise(py: Python<'_>, ticket: u32) -> Result<Bound<'_, PyAny>> {
+    let promise = crate::python::code::new_js_promise(py)?;
+    // No Python code runs while the lock is held: it could switch threads, and the other
+    // thread would wait for this lock while holding the GIL.
+    let early = {
+        let mut map = PROMISES.lock().unwrap_or_else(|e| e.into_inner());
+        let map = map.get_or_insert_with(HashMap::new);
+        match map.remove(&ticket) {
+            Some(Slot::Settled(result)) => Some(result),
+            _ => {
+                map.insert(ticket, Slot::Waiting(OwnedPtr::new(&promise)));
+                None
+            }
+        }
+    };
+    if let Some(result) = early {
+        settle_promise(py, &promise, result);
+    }
+    Ok(promise)
+}
+
+/// Settles a `JSPromise` with the outcome of its JS Promise. Call attached.
+fn settle_promise(py: Python<'_>, promise: &Bound<'_, PyAny>, result: Result<(Value, usize)>) {
+    let outcome = match result {
+        Ok((value, root)) => value.to_py(root, &mut PyObjects::new(py)).map_err(|e| match e {
+            Error::Python(p) => pyo3::exceptions::PyRuntimeError::new_err(p.message),
+            other => pyo3::exceptions::PyTypeError::new_err(other.to_string()),
+        }),
+        Err(Error::JsException(e)) => Err(crate::python::code::js_error(py, &e)),
+        Err(other) => Err(pyo3::exceptions::PyRuntimeError::new_err(other.to_string())),
+    };
+    let _ = crate::python::code::settle_js_promise(promise, outcome);
 }
 
 thread_local! {
@@ -198,23 +258,14 @@ pub fn serve(js: JsEnv, request: Request) {
         call(js, id, &argv)
     })();
     match result {
-        Ok(value) if js.is_promise(value).unwrap_or(false) => {
-            let ticket = REGISTRY.with(|r| {
-                let mut r = r.borrow_mut();
-                r.next_await = r.next_await.wrapping_add(1);
-                let ticket = r.next_await;
-                r.awaiting.insert(ticket, reply.clone());
-                ticket
-            });
-            let waited = (|| {
-                let hook = hooks::get(js, |h| h.await_promise)?;
-                js.call(hook, js.undefined()?, &[value, js.double(ticket as f64)?])
-            })();
-            if let Err(e) = waited {
-                REGISTRY.with(|r| r.borrow_mut().awaiting.remove(&ticket));
+        Ok(value) if js.is_promise(value).unwrap_or(false) => match watch(js, value) {
+            Ok(ticket) => {
+                REGISTRY.with(|r| r.borrow_mut().awaiting.insert(ticket, reply));
+            }
+            Err(e) => {
                 let _ = reply.send(Err(e));
             }
-        }
+        },
         Ok(value) => {
             let _ = reply.send(to_value(js, value));
         }
@@ -224,13 +275,36 @@ pub fn serve(js: JsEnv, request: Request) {
     }
 }
 
-/// A Promise awaited for a marshalled call settled (called by the TS `awaitPromise` hook).
+/// A watched Promise settled (reported by the TS `awaitPromise` hook): reply to the marshalled
+/// call waiting for it, or settle the `JSPromise` made for Python.
 pub fn settled(js: JsEnv, ticket: u32, ok: bool, value: sys::napi_value) {
-    let Some(reply) = REGISTRY.with(|r| r.borrow_mut().awaiting.remove(&ticket)) else {
-        return;
-    };
     let result = if ok { to_value(js, value) } else { Err(Error::JsException(describe(js, value))) };
-    let _ = reply.send(result);
+    if let Some(reply) = REGISTRY.with(|r| r.borrow_mut().awaiting.remove(&ticket)) {
+        let _ = reply.send(result);
+        return;
+    }
+    // On a helper thread: the interpreter's own thread may be the one blocked waiting for it
+    // (`JSPromise.result()`), and the JS thread must not wait for the GIL.
+    let _ = thread::Builder::new().name("pyembed-settle".into()).spawn(move || {
+        let _ = crate::python::attach::with_gil(|py| {
+            let waiting = {
+                let mut map = PROMISES.lock().unwrap_or_else(|e| e.into_inner());
+                let map = map.get_or_insert_with(HashMap::new);
+                match map.remove(&ticket) {
+                    Some(Slot::Waiting(promise)) => Some((promise, result)),
+                    _ => {
+                        map.insert(ticket, Slot::Settled(result)); // its JSPromise is not made yet
+                        None
+                    }
+                }
+            };
+            if let Some((promise, result)) = waiting {
+                settle_promise(py, &promise.bind(py), result);
+                promise.release(py);
+            }
+        });
+        crate::python::attach::forget_thread();
+    });
 }
 
 fn to_value(js: JsEnv, value: sys::napi_value) -> Result<(Value, usize)> {

@@ -25,7 +25,9 @@ use crate::python::{attach, closure, code, exception, OwnedPtr};
 use crate::runtime;
 
 /// Where a job is, for cancellation. Only read or changed attached (holding the GIL), so the
-/// Python thread and the canceller see one consistent state.
+/// Python thread and the canceller see one consistent state; no Python code runs while the lock
+/// is held (it could switch threads, and the other thread would wait for the lock holding the
+/// GIL).
 #[derive(Default)]
 struct Control {
     state: Mutex<State>,
@@ -117,16 +119,25 @@ where
     if let Some(value) = &value {
         let awaited = control.clone();
         let done = closure::new(py, Box::new(move |py, args, _| {
-            let mut state = awaited.state.lock().unwrap_or_else(|e| e.into_inner());
-            if let State::Awaiting(future) = std::mem::replace(&mut *state, State::Done) {
-                future.release(py);
+            let previous = std::mem::replace(&mut *awaited.state.lock().unwrap_or_else(|e| e.into_inner()), State::Done);
+            if let State::Awaiting(future) = previous {
+                future.release(py); // after unlocking: a release may run Python code
             }
-            drop(state);
             finish(coroutine_result(&args.get_item(0).map_err(|e| exception::from_pyerr(py, e))?));
             Ok(py.None().into_bound(py))
         }))?;
         if let Some(future) = code::schedule_coroutine(value, done)? {
-            *control.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Awaiting(OwnedPtr::new(&future));
+            let aborted = {
+                let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
+                let running = matches!(*state, State::Running(_));
+                if running {
+                    *state = State::Awaiting(OwnedPtr::new(&future));
+                }
+                !running // interrupted meanwhile: the call was aborted, so is the coroutine
+            };
+            if aborted {
+                let _ = future.call_method0("cancel");
+            }
             return Ok(None);
         }
     }
@@ -145,6 +156,7 @@ pub fn cancel_call(call: u32) {
     };
     let _ = std::thread::Builder::new().name("pyembed-cancel".into()).spawn(move || {
         let _ = attach::with_gil(|py| {
+            let cancelled = code::cancelled_type(py); // Python code: before taking the lock
             let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
             let awaiting = match std::mem::take(&mut *state) {
                 State::Queued => {
@@ -152,7 +164,7 @@ pub fn cancel_call(call: u32) {
                     None
                 }
                 State::Running(thread) => {
-                    if let Ok(cancelled) = code::cancelled_type(py) {
+                    if let Ok(cancelled) = &cancelled {
                         // SAFETY: attached; `thread` runs this job (the state says so under the
                         // GIL); the exception type is alive.
                         unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr()) };

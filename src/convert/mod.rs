@@ -137,4 +137,6 @@ pub trait PyBuilder {
     fn set_add(&mut self, set: &Self::Out, item: Self::Out) -> Result<()>;
     /// A JS function, callable from Python.
     fn callback(&mut self, callback: Arc<JsCallback>) -> Result<Self::Out>;
+    /// A JS Promise being watched under `ticket`, awaitable from Python.
+    fn promise(&mut self, ticket: u32) -> Result<Self::Out>;
 }

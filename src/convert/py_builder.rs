@@ -185,6 +185,10 @@ impl<'py> PyBuilder for PyObjects<'py> {
     fn callback(&mut self, callback: Arc<JsCallback>) -> Result<Self::Out> {
         crate::callback::callable(self.py, callback)
     }
+
+    fn promise(&mut self, ticket: u32) -> Result<Self::Out> {
+        crate::callback::js_promise(self.py, ticket)
+    }
 }
 
 /// Safe integers (|x| ≤ 2^53 − 1) become int; every other number, -0 included, is a float, so

@@ -4,8 +4,8 @@
 //! undefined/null→None, boolean→bool, safe integer→int, other number→float,
 //! BigInt→int, string→str, Buffer/Uint8Array→bytes, other TypedArrays→memoryview of the matching
 //! format, ArrayBuffer/DataView→bytes, Array→list, Date→datetime (UTC), Map→dict, Set→set,
-//! proxy→its Python object, function→a callable calling it, other objects→dict of their own
-//! enumerable string keys.
+//! proxy→its Python object, function→a callable calling it, Promise→`pyembed.JSPromise`
+//! (awaitable), other objects→dict of their own enumerable string keys.
 
 use napi::sys;
 
@@ -101,6 +101,10 @@ impl<B: PyBuilder> ToPy<B> {
             if env.is_date(v)? {
                 let ms = env.date_value(v)?;
                 return self.build.date(ms);
+            }
+            if env.is_promise(v)? {
+                let ticket = callback::watch(env, v)?;
+                return self.build.promise(ticket);
             }
             if env.instance_of(v, hooks::get(env, |h| h.map_ctor)?)? {
                 return self.map(v);

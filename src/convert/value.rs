@@ -42,6 +42,8 @@ enum Node {
     Borrowed(usize, Option<String>),
     /// A JS function, for Python.
     Callback(Arc<JsCallback>),
+    /// A watched JS Promise, for Python.
+    Promise(u32),
 }
 
 /// An arena of nodes; the last one built by the caller is the root.
@@ -90,7 +92,7 @@ impl Value {
                 let object = object.take().expect("a proxy node is replayed once");
                 b.proxy(object, callable)?
             }
-            Node::Borrowed(..) | Node::Callback(_) => {
+            Node::Borrowed(..) | Node::Callback(_) | Node::Promise(_) => {
                 return Err(crate::error::Error::Internal("a value for Python cannot go to JS".into()))
             }
             Node::List(items) | Node::Set(items) => {
@@ -157,6 +159,7 @@ impl Value {
             }
             Node::Borrowed(ptr, method) => b.object(*ptr as *mut ffi::PyObject, method.clone())?,
             Node::Callback(callback) => b.callback(callback.clone())?,
+            Node::Promise(ticket) => b.promise(*ticket)?,
             Node::Proxy(..) => return Err(crate::error::Error::Internal("a result object cannot go back to Python".into())),
             Node::List(items) => {
                 let out = b.list(items.len())?;
@@ -324,5 +327,8 @@ impl PyBuilder for Value {
     }
     fn callback(&mut self, callback: Arc<JsCallback>) -> Result<Index> {
         self.push(Node::Callback(callback))
+    }
+    fn promise(&mut self, ticket: u32) -> Result<Index> {
+        self.push(Node::Promise(ticket))
     }
 }

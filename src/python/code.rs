@@ -121,6 +121,25 @@ class Cancelled(BaseException):
     so that `except Exception` does not swallow it).\"\"\"
 
 
+class JSPromise:
+    \"\"\"A JavaScript Promise passed to Python: `await` it in a coroutine, or call result()
+    from a thread other than the JS thread that made it.\"\"\"
+
+    def __init__(self):
+        import concurrent.futures
+        self._future = concurrent.futures.Future()
+
+    def __await__(self):
+        import asyncio
+        return asyncio.wrap_future(self._future).__await__()
+
+    def result(self, timeout=None):
+        return self._future.result(timeout)
+
+    def done(self):
+        return self._future.done()
+
+
 _loop = None
 _loop_lock = _threading.Lock()
 
@@ -197,4 +216,25 @@ pub fn cancelled_type(py: Python<'_>) -> Result<Bound<'_, PyAny>> {
     host_module(py)
         .and_then(|m| m.getattr("Cancelled"))
         .map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// A new, pending `pyembed.JSPromise`.
+pub fn new_js_promise(py: Python<'_>) -> Result<Bound<'_, PyAny>> {
+    host_module(py)
+        .and_then(|m| m.getattr("JSPromise")?.call0())
+        .map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// Settles a `pyembed.JSPromise` with a value or an exception.
+pub fn settle_js_promise<'py>(promise: &Bound<'py, PyAny>, outcome: std::result::Result<Bound<'py, PyAny>, PyErr>) -> Result<()> {
+    let py = promise.py();
+    let result: PyResult<()> = (|| {
+        let future = promise.getattr("_future")?;
+        match outcome {
+            Ok(value) => future.call_method1("set_result", (value,))?,
+            Err(err) => future.call_method1("set_exception", (err.into_value(py),))?,
+        };
+        Ok(())
+    })();
+    result.map_err(|e| exception::from_pyerr(py, e))
 }
