@@ -133,3 +133,28 @@ test('a callback released by Python is released in JS too', async () => {
   assert.equal(collected, true)
   assert.equal(main.apply(() => 'still fine'), 'still fine')
 })
+
+test("a callback whose worker_thread ended raises JSError instead of hanging", async () => {
+  const { Worker } = await import('node:worker_threads')
+  const { once } = await import('node:events')
+  py.exec(`
+import time
+late = []
+def call_later(f):
+    def run():
+        time.sleep(0.3)
+        try:
+            late.append(f(1))
+        except JSError as e:
+            late.append("JSError: " + str(e))
+    threading.Thread(target=run).start()
+`)
+  const worker = new Worker(
+    `const { Python } = require('pyembed'); new Python().import('__main__').call_later((x) => x + 1)`,
+    { eval: true },
+  )
+  await once(worker, 'exit')
+  const deadline = Date.now() + 5000
+  while (py.eval('len(late)') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  assert.deepEqual(py.eval('late'), ['JSError: the JS environment of this callback has ended'])
+})

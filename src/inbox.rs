@@ -150,10 +150,15 @@ fn create(js: JsEnv) -> Result<Arc<Shared>> {
 pub fn close() {
     let local = LOCAL.try_with(|l| l.borrow_mut().take()).ok().flatten();
     if let Some(local) = local {
-        let _queue = local.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = local.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         local.shared.closed.store(true, Ordering::Release);
         // SAFETY: created by this env; no call can follow once `closed` is set under the lock.
         unsafe { sys::napi_release_threadsafe_function(local.shared.tsfn, sys::ThreadsafeFunctionReleaseMode::abort) };
+        let undelivered = std::mem::take(&mut *queue);
+        drop(queue);
+        // Dropped unlocked (a dropped callback sends `Forget`, which takes the lock): Python
+        // threads waiting for a callback's reply get an error instead of waiting forever.
+        drop(undelivered);
     }
 }
 
