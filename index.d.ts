@@ -13,7 +13,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare function addSyspath(dir: string): void
 
 /** Like `call`, asynchronously: settles call `call` with `getattr(obj, name)(*args, **kwargs)`. */
-export declare function callAsync(owner: number, id: number, name: string | null, args: unknown[], kwargs: Record<string, unknown> | null, call: number): void
+export declare function callAsync(owner: number, id: number, name: string | null, args: unknown[], kwargs: Record<string, unknown> | null, call: number, cancellable: boolean): void
 
 /**
  * Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
@@ -59,7 +59,7 @@ export declare function delAttr(id: number, name: string): void
 export declare function eval(owner: number, source: string): unknown
 
 /** Like `eval`, asynchronously. */
-export declare function evalAsync(owner: number, source: string, call: number): void
+export declare function evalAsync(owner: number, source: string, call: number, cancellable: boolean): void
 
 /**
  * Runs statements in the shared `__main__` namespace.
@@ -71,7 +71,7 @@ export declare function evalAsync(owner: number, source: string, call: number): 
 export declare function exec(source: string): void
 
 /** Like `exec`, asynchronously (settles with null). */
-export declare function execAsync(source: string, call: number): void
+export declare function execAsync(source: string, call: number, cancellable: boolean): void
 
 /**
  * Makes a host module importable from Python: functions become callables that call back
@@ -94,7 +94,7 @@ export declare function getAttr(owner: number, id: number, name: string): unknow
 export declare function hasAttr(id: number, name: string): boolean
 
 /** Like `importModule`, asynchronously. */
-export declare function importAsync(owner: number, name: string, call: number): void
+export declare function importAsync(owner: number, name: string, call: number, cancellable: boolean): void
 
 /**
  * `import name`; the module comes back as a proxy.

@@ -64,7 +64,7 @@ function method(s: State, name: string): Function {
 function asyncMethod(s: State, name: string): Function {
   const fn = (...args: unknown[]) => {
     const [positional, kw, options] = splitArgs(args)
-    return submit((call) => native.callAsync(s.owner, s.id, name, positional, kw, call), options)
+    return submit((call, cancellable) => native.callAsync(s.owner, s.id, name, positional, kw, call, cancellable), options)
   }
   Object.defineProperties(fn, { [STATE]: { value: s }, name: { value: `${name}_async` } })
   return fn

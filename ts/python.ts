@@ -126,17 +126,17 @@ export class Python {
 
   /** `import name`, on the interpreter's Python thread. */
   import_async(name: string, options?: CallOptions): Promise<PyObject> {
-    return submit((call) => native.importAsync(this.#owner, name, call), options)
+    return submit((call, cancellable) => native.importAsync(this.#owner, name, call, cancellable), options)
   }
 
   /** `exec`, on the interpreter's Python thread; resolves with null. */
   exec_async(code: string, options?: CallOptions): Promise<null> {
-    return submit((call) => native.execAsync(code, call), options)
+    return submit((call, cancellable) => native.execAsync(code, call, cancellable), options)
   }
 
   /** `eval`, on the interpreter's Python thread. A coroutine result is awaited on the asyncio loop. */
   eval_async(code: string, options?: CallOptions): Promise<any> {
-    return submit((call) => native.evalAsync(this.#owner, code, call), options)
+    return submit((call, cancellable) => native.evalAsync(this.#owner, code, call, cancellable), options)
   }
 
   /**
@@ -152,7 +152,7 @@ export class Python {
   ): Promise<any> {
     if (kwargs instanceof CallOptions) [kwargs, options] = [undefined, kwargs]
     const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
-    return submit((call) => native.callAsync(this.#owner, idOf(obj), name, args, kw, call), options)
+    return submit((call, cancellable) => native.callAsync(this.#owner, idOf(obj), name, args, kw, call, cancellable), options)
   }
 
   /** `getattr(obj, name)(*args, **kwargs)`. */

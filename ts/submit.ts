@@ -32,11 +32,25 @@ function cancel(call: number, code: string, message: string): void {
   p.reject(codedError(code, message))
 }
 
-/** Submits an async native call; its result settles the returned promise. */
-export function submit(start: (call: number) => void, options?: CallOptions): Promise<any> {
-  const signal = options?.signal
-  if (signal?.aborted) return Promise.reject(codedError('ERR_PY_ABORTED', 'the call was aborted before it started'))
+/**
+ * Submits an async native call, telling it whether it may be cancelled; its result settles the
+ * returned promise.
+ */
+export function submit(start: (call: number, cancellable: boolean) => void, options?: CallOptions): Promise<any> {
   const call = nextCall++
+  if (options === undefined) {
+    return new Promise((resolve, reject) => {
+      pending.set(call, { resolve, reject })
+      try {
+        start(call, false)
+      } catch (e) {
+        pending.delete(call)
+        reject(e)
+      }
+    })
+  }
+  const { signal, timeoutMs } = options
+  if (signal?.aborted) return Promise.reject(codedError('ERR_PY_ABORTED', 'the call was aborted before it started'))
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined
     const onAbort = () => cancel(call, 'ERR_PY_ABORTED', 'the call was aborted')
@@ -49,7 +63,7 @@ export function submit(start: (call: number) => void, options?: CallOptions): Pr
       reject: (e) => (done(), reject(e)),
     })
     try {
-      start(call)
+      start(call, true)
     } catch (e) {
       pending.delete(call)
       done()
@@ -57,7 +71,8 @@ export function submit(start: (call: number) => void, options?: CallOptions): Pr
       return
     }
     signal?.addEventListener('abort', onAbort, { once: true })
-    const ms = options?.timeoutMs
-    if (ms !== undefined) timer = setTimeout(() => cancel(call, 'ERR_PY_TIMEOUT', `the call timed out after ${ms} ms`), ms)
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => cancel(call, 'ERR_PY_TIMEOUT', `the call timed out after ${timeoutMs} ms`), timeoutMs)
+    }
   })
 }

@@ -60,19 +60,24 @@ pub(crate) fn settled(call: u32) {
 
 /// Queues `work` on the Python thread; its result settles call `call` of the TS layer. A
 /// coroutine result is run on the interpreter's asyncio loop and settles the call when done.
-fn submit<F>(js: JsEnv, owner: u32, call: u32, work: F) -> Result<()>
+fn submit<F>(js: JsEnv, owner: u32, call: u32, cancellable: bool, work: F) -> Result<()>
 where
     F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>> + Send + 'static,
 {
     let runtime = runtime::get()?;
     let outbox = inbox::start_call(js)?;
-    let control = Arc::new(Control::default());
-    CONTROLS.with(|c| c.borrow_mut().insert(call, control.clone()));
+    let control = cancellable.then(|| Arc::new(Control::default()));
+    if let Some(control) = &control {
+        CONTROLS.with(|c| c.borrow_mut().insert(call, control.clone()));
+    }
     let job: Job = Box::new(move |py| {
         let finish = move |result| {
             outbox.send(Message::Completion(Completion { call, owner, result }));
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Option<(Value, usize)>> {
+            let Some(control) = control else {
+                return run_job(py, work, None, finish.clone());
+            };
             {
                 let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
                 if matches!(*state, State::Cancelled) {
@@ -81,7 +86,7 @@ where
                 // SAFETY: attached; returns this thread's identifier.
                 *state = State::Running(unsafe { pyo3::ffi::PyThread_get_thread_ident() });
             }
-            let result = run_job(py, work, control.clone(), finish.clone());
+            let result = run_job(py, work, Some(control.clone()), finish.clone());
             let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
             if let State::Interrupted(thread) = *state {
                 // SAFETY: attached; clears an interruption that may not have fired yet.
@@ -109,24 +114,29 @@ where
 fn run_job<F>(
     py: Python<'_>,
     work: F,
-    control: Arc<Control>,
+    control: Option<Arc<Control>>,
     finish: impl Fn(Result<(Value, usize)>) + Clone + Send + Sync + 'static,
 ) -> Result<Option<(Value, usize)>>
 where
     F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>>,
 {
     let value = work(py)?;
-    if let Some(value) = &value {
+    if let Some(value) = value.as_ref().filter(|v| is_awaitable(v)) {
         let awaited = control.clone();
         let done = closure::new(py, Box::new(move |py, args, _| {
-            let previous = std::mem::replace(&mut *awaited.state.lock().unwrap_or_else(|e| e.into_inner()), State::Done);
-            if let State::Awaiting(future) = previous {
-                future.release(py); // after unlocking: a release may run Python code
+            if let Some(awaited) = &awaited {
+                let previous = std::mem::replace(&mut *awaited.state.lock().unwrap_or_else(|e| e.into_inner()), State::Done);
+                if let State::Awaiting(future) = previous {
+                    future.release(py); // after unlocking: a release may run Python code
+                }
             }
             finish(coroutine_result(&args.get_item(0).map_err(|e| exception::from_pyerr(py, e))?));
             Ok(py.None().into_bound(py))
         }))?;
         if let Some(future) = code::schedule_coroutine(value, done)? {
+            let Some(control) = control else {
+                return Ok(None);
+            };
             let aborted = {
                 let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
                 let running = matches!(*state, State::Running(_));
@@ -191,6 +201,16 @@ pub fn cancel_call(call: u32) {
     });
 }
 
+/// Cheap pre-check before asking asyncio whether `value` is a coroutine: its type implements
+/// `__await__`.
+fn is_awaitable(value: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: attached; reads the type's async slots of a live object.
+    unsafe {
+        let slots = (*pyo3::ffi::Py_TYPE(value.as_ptr())).tp_as_async;
+        !slots.is_null() && (*slots).am_await.is_some()
+    }
+}
+
 /// The outcome of a finished `concurrent.futures.Future` running a coroutine.
 fn coroutine_result(future: &Bound<'_, PyAny>) -> Result<(Value, usize)> {
     let py = future.py();
@@ -228,11 +248,12 @@ pub fn call_async(
     #[napi(ts_arg_type = "unknown[]")] args: Js,
     #[napi(ts_arg_type = "Record<string, unknown> | null")] kwargs: Js,
     call: u32,
+    cancellable: bool,
 ) -> napi::Result<()> {
     let js = JsEnv(env.raw());
     let result = (|| {
         let request = CallRequest::gather(js, id, name, args, kwargs)?;
-        submit(js, owner, call, move |py| request.run(py).map(Some))
+        submit(js, owner, call, cancellable, move |py| request.run(py).map(Some))
     })();
     settle_now(js, result)
 }
@@ -308,27 +329,27 @@ fn build_object<'py>(build: &mut PyObjects<'py>, target: usize) -> Bound<'py, Py
 
 /// Like `eval`, asynchronously.
 #[napi]
-pub fn eval_async(env: Env, owner: u32, #[napi(ts_arg_type = "string")] source: Js, call: u32) -> napi::Result<()> {
+pub fn eval_async(env: Env, owner: u32, #[napi(ts_arg_type = "string")] source: Js, call: u32, cancellable: bool) -> napi::Result<()> {
     let js = JsEnv(env.raw());
     let result = string_arg(js, source, "expression")
-        .and_then(|source| submit(js, owner, call, move |py| code::eval(py, &source).map(Some)));
+        .and_then(|source| submit(js, owner, call, cancellable, move |py| code::eval(py, &source).map(Some)));
     settle_now(js, result)
 }
 
 /// Like `exec`, asynchronously (settles with null).
 #[napi]
-pub fn exec_async(env: Env, #[napi(ts_arg_type = "string")] source: Js, call: u32) -> napi::Result<()> {
+pub fn exec_async(env: Env, #[napi(ts_arg_type = "string")] source: Js, call: u32, cancellable: bool) -> napi::Result<()> {
     let js = JsEnv(env.raw());
     let result = string_arg(js, source, "code")
-        .and_then(|source| submit(js, 0, call, move |py| code::exec(py, &source).map(|()| None)));
+        .and_then(|source| submit(js, 0, call, cancellable, move |py| code::exec(py, &source).map(|()| None)));
     settle_now(js, result)
 }
 
 /// Like `importModule`, asynchronously.
 #[napi]
-pub fn import_async(env: Env, owner: u32, #[napi(ts_arg_type = "string")] name: Js, call: u32) -> napi::Result<()> {
+pub fn import_async(env: Env, owner: u32, #[napi(ts_arg_type = "string")] name: Js, call: u32, cancellable: bool) -> napi::Result<()> {
     let js = JsEnv(env.raw());
     let result = string_arg(js, name, "module name")
-        .and_then(|name| submit(js, owner, call, move |py| code::import(py, &name).map(Some)));
+        .and_then(|name| submit(js, owner, call, cancellable, move |py| code::import(py, &name).map(Some)));
     settle_now(js, result)
 }
