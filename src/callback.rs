@@ -23,7 +23,7 @@ use napi::sys;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::convert::{JsValues, PyObjects, ToJs, ToPy, Value};
+use crate::convert::{JsBuilder, JsValues, PyObjects, ToJs, ToPy, Value};
 use crate::error::{Error, JsException, Result};
 use crate::inbox::{self, Message, Outbox};
 use crate::js::{hooks, JsEnv};
@@ -176,12 +176,8 @@ fn invoke<'py>(
     if thread::current().id() == cb.thread {
         return direct(py, cb, args, kwargs);
     }
-    // Keyword arguments arrive in JS as one trailing object.
     let mut walk = ToJs::new(Value::default(), false);
-    let mut roots = args.iter().map(|a| walk.convert(&a)).collect::<Result<Vec<_>>>()?;
-    if let Some(kwargs) = kwargs {
-        roots.push(walk.convert(kwargs.as_any())?);
-    }
+    let roots = arguments(&mut walk, args, kwargs)?;
     let (reply, answer) = crossbeam_channel::bounded(1);
     let request = Request { id: cb.id, args: walk.into_builder(), roots, reply };
     if !cb.outbox.send(Message::Callback(request)) {
@@ -189,6 +185,19 @@ fn invoke<'py>(
     }
     let (value, root) = py.detach(|| answer.recv()).map_err(|_| ended())??;
     value.to_py(root, &mut PyObjects::new(py))
+}
+
+/// A call's arguments for JS; keyword arguments arrive as one trailing object.
+fn arguments<B: JsBuilder>(
+    walk: &mut ToJs<B>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> Result<Vec<B::Out>> {
+    let mut out = args.iter().map(|a| walk.convert(&a)).collect::<Result<Vec<_>>>()?;
+    if let Some(kwargs) = kwargs {
+        out.push(walk.convert(kwargs.as_any())?);
+    }
+    Ok(out)
 }
 
 fn ended() -> Error {
@@ -207,11 +216,7 @@ fn direct<'py>(
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> Result<Bound<'py, PyAny>> {
     let js = JsEnv(cb.env as sys::napi_env);
-    let mut walk = ToJs::new(JsValues::new(js, 0), false);
-    let mut argv = args.iter().map(|a| walk.convert(&a)).collect::<Result<Vec<_>>>()?;
-    if let Some(kwargs) = kwargs {
-        argv.push(walk.convert(kwargs.as_any())?);
-    }
+    let argv = arguments(&mut ToJs::new(JsValues::new(js, 0), false), args, kwargs)?;
     let result = call(js, cb.id, &argv)?;
     if js.is_promise(result)? {
         return Err(Error::invalid_arg(

@@ -268,16 +268,16 @@ impl PyBuilder for Value {
     type Out = Index;
 
     fn none(&mut self) -> Result<Index> {
-        self.push(Node::None)
+        JsBuilder::null(self)
     }
     fn boolean(&mut self, b: bool) -> Result<Index> {
-        self.push(Node::Bool(b))
+        JsBuilder::boolean(self, b)
     }
     fn number(&mut self, d: f64) -> Result<Index> {
-        self.push(Node::Number(d))
+        JsBuilder::number(self, d)
     }
     fn bigint(&mut self, negative: bool, words: &[u64]) -> Result<Index> {
-        self.push(Node::BigInt(negative, words.to_vec()))
+        JsBuilder::bigint(self, negative, words)
     }
     fn string(&mut self, s: &str) -> Result<Index> {
         self.push(Node::Str(s.to_owned()))
@@ -286,7 +286,7 @@ impl PyBuilder for Value {
         self.push(Node::Binary(kind, bytes.to_vec()))
     }
     fn date(&mut self, ms: f64) -> Result<Index> {
-        self.push(Node::Date(ms))
+        JsBuilder::date(self, ms)
     }
     fn object(&mut self, borrowed: *mut ffi::PyObject, method: Option<String>) -> Result<Index> {
         self.push(Node::Borrowed(borrowed as usize, method))
@@ -320,7 +320,7 @@ impl PyBuilder for Value {
         Ok(())
     }
     fn set(&mut self) -> Result<Index> {
-        self.push(Node::Set(Vec::new()))
+        JsBuilder::set(self)
     }
     fn set_add(&mut self, set: &Index, item: Index) -> Result<()> {
         JsBuilder::set_add(self, set, item)
