@@ -218,7 +218,7 @@ fn coroutine_result(future: &Bound<'_, PyAny>) -> Result<(Value, usize)> {
     to_value(Some(&value))
 }
 
-/// A result as an owned `Value` (`None` for statements, which give `undefined`... as null).
+/// A result as an owned `Value`; statements (`None`) resolve with null.
 fn to_value(result: Option<&Bound<'_, PyAny>>) -> Result<(Value, usize)> {
     match result {
         Some(obj) => {
