@@ -77,3 +77,22 @@ test('terminating a worker in the middle of a Python call does not crash the pro
   assert.equal(code, 1)
   assert.equal(py.eval('1 + 1'), 2)
 })
+
+test('terminating workers with async calls and callbacks in flight does not crash', async () => {
+  for (let round = 0; round < 3; round++) {
+    const worker = spawn(`
+      const py = new Python()
+      py.exec('import time\\ndef slow(x):\\n    time.sleep(0.05)\\n    return x')
+      const main = py.import('__main__')
+      for (let i = 0; i < 20; i++) main.slow_async(i)
+      main.slow_async((x) => x)
+      parentPort.postMessage('started')
+    `)
+    await once(worker, 'message')
+    await new Promise((r) => setTimeout(r, 30))
+    await worker.terminate()
+    await worker.exited
+  }
+  await new Promise((r) => setTimeout(r, 1200)) // the queued jobs finish with nobody to tell
+  assert.equal(py.eval('2 + 2'), 4)
+})

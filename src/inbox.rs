@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
 
 use napi::sys;
@@ -36,7 +36,8 @@ pub enum Message {
 
 struct Shared {
     queue: Mutex<Vec<Message>>,
-    tsfn: sys::napi_threadsafe_function,
+    tsfn: AtomicPtr<sys::napi_threadsafe_function__>,
+    /// Set (under the queue lock) once the function is released or finalized: no more calls.
     closed: AtomicBool,
 }
 
@@ -62,10 +63,29 @@ impl Outbox {
         let wake = queue.is_empty();
         queue.push(message);
         if wake {
-            // SAFETY: the function is released only after `closed` is set under this lock.
-            unsafe { sys::napi_call_threadsafe_function(shared.tsfn, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+            // SAFETY: the function is released or finalized only after `closed` is set under
+            // this lock.
+            unsafe { sys::napi_call_threadsafe_function(shared.tsfn(), ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
         }
         true
+    }
+}
+
+impl Shared {
+    fn tsfn(&self) -> sys::napi_threadsafe_function {
+        self.tsfn.load(Ordering::Acquire)
+    }
+
+    /// Marks the function unusable and drops undelivered messages (unlocked: a dropped callback
+    /// sends `Forget`, which takes the lock), so Python threads waiting for a callback's reply get
+    /// an error instead of waiting forever. Returns whether it was open until now.
+    fn shut(&self) -> bool {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let was_open = !self.closed.swap(true, Ordering::AcqRel);
+        let undelivered = std::mem::take(&mut *queue);
+        drop(queue);
+        drop(undelivered);
+        was_open
     }
 }
 
@@ -102,7 +122,7 @@ pub fn start_call(js: JsEnv) -> Result<Outbox> {
         let local = local.as_mut().expect("created by outbox()");
         if local.in_flight == 0 {
             // SAFETY: this env's function, on its JS thread.
-            unsafe { sys::napi_ref_threadsafe_function(js.0, local.shared.tsfn) };
+            unsafe { sys::napi_ref_threadsafe_function(js.0, local.shared.tsfn()) };
         }
         local.in_flight += 1;
     });
@@ -121,44 +141,58 @@ fn finish_calls(js: JsEnv, count: usize) {
             local.in_flight -= count.min(local.in_flight);
             if before > 0 && local.in_flight == 0 {
                 // SAFETY: this env's function, on its JS thread.
-                unsafe { sys::napi_unref_threadsafe_function(js.0, local.shared.tsfn) };
+                unsafe { sys::napi_unref_threadsafe_function(js.0, local.shared.tsfn()) };
             }
         }
     });
 }
 
 fn create(js: JsEnv) -> Result<Arc<Shared>> {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Vec::new()),
+        tsfn: AtomicPtr::new(ptr::null_mut()),
+        closed: AtomicBool::new(false),
+    });
     let name = js.string("pyembed")?;
     let mut tsfn = ptr::null_mut();
-    // SAFETY: valid env and out-pointer; no JS function (the callback builds everything) and no
-    // context (the queue is found through the thread-local).
+    let finalize_data = Arc::into_raw(shared.clone()) as *mut c_void;
+    // SAFETY: valid env and out-pointer; no JS function (the callback builds everything); the
+    // finalizer gets one reference to `shared`, for when Node tears the function down itself.
     let status = unsafe {
         sys::napi_create_threadsafe_function(
             js.0, ptr::null_mut(), ptr::null_mut(), name, 0, 1,
-            ptr::null_mut(), None, ptr::null_mut(), Some(drain), &mut tsfn,
+            finalize_data, Some(finalized), ptr::null_mut(), Some(drain), &mut tsfn,
         )
     };
     if status != sys::Status::napi_ok {
+        // SAFETY: not handed over: the function was not created.
+        drop(unsafe { Arc::from_raw(finalize_data as *const Shared) });
         return Err(Error::Internal(format!("napi_create_threadsafe_function failed with status {status}")));
     }
+    shared.tsfn.store(tsfn, Ordering::Release);
     // SAFETY: just created on this thread; idle until a call is in flight.
     unsafe { sys::napi_unref_threadsafe_function(js.0, tsfn) };
-    Ok(Arc::new(Shared { queue: Mutex::new(Vec::new()), tsfn, closed: AtomicBool::new(false) }))
+    Ok(shared)
 }
 
-/// Environment teardown: later messages are dropped, the function is released.
+/// The function was destroyed (after `close`, or by Node's own environment teardown, which
+/// may come first): no call may follow.
+unsafe extern "C" fn finalized(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the reference `create` handed over, taken back once here.
+    let shared = unsafe { Arc::from_raw(data as *const Shared) };
+    shared.shut();
+}
+
+/// Environment teardown: later messages are dropped, the function is released (unless Node
+/// already finalized it).
 pub fn close() {
     let local = LOCAL.try_with(|l| l.borrow_mut().take()).ok().flatten();
     if let Some(local) = local {
-        let mut queue = local.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-        local.shared.closed.store(true, Ordering::Release);
-        // SAFETY: created by this env; no call can follow once `closed` is set under the lock.
-        unsafe { sys::napi_release_threadsafe_function(local.shared.tsfn, sys::ThreadsafeFunctionReleaseMode::abort) };
-        let undelivered = std::mem::take(&mut *queue);
-        drop(queue);
-        // Dropped unlocked (a dropped callback sends `Forget`, which takes the lock): Python
-        // threads waiting for a callback's reply get an error instead of waiting forever.
-        drop(undelivered);
+        if local.shared.shut() {
+            // SAFETY: still alive (not finalized, or `shut` would have returned false); no call
+            // can follow now that it is closed.
+            unsafe { sys::napi_release_threadsafe_function(local.shared.tsfn(), sys::ThreadsafeFunctionReleaseMode::abort) };
+        }
     }
 }
 
