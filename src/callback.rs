@@ -107,7 +107,7 @@ pub fn js_promise(py: Python<'_>, ticket: u32) -> Result<Bound<'_, PyAny>> {
 /// Settles a `JSPromise` with the outcome of its JS Promise. Call attached.
 fn settle_promise(py: Python<'_>, promise: &Bound<'_, PyAny>, result: Result<(Value, usize)>) {
     let outcome = match result {
-        Ok((value, root)) => value.to_py(root, &mut PyObjects::new(py)).map_err(|e| match e {
+        Ok((value, root)) => value.build_py(root, &mut PyObjects::new(py)).map_err(|e| match e {
             Error::Python(p) => pyo3::exceptions::PyRuntimeError::new_err(p.message),
             other => pyo3::exceptions::PyTypeError::new_err(other.to_string()),
         }),
@@ -184,7 +184,7 @@ fn invoke<'py>(
         return Err(ended());
     }
     let (value, root) = py.detach(|| answer.recv()).map_err(|_| ended())??;
-    value.to_py(root, &mut PyObjects::new(py))
+    value.build_py(root, &mut PyObjects::new(py))
 }
 
 /// A call's arguments for JS; keyword arguments arrive as one trailing object.
@@ -259,7 +259,7 @@ pub fn serve(js: JsEnv, request: Request) {
     let Request { id, mut args, roots, reply } = request;
     let result = (|| {
         let mut build = JsValues::new(js, 0);
-        let argv = roots.iter().map(|&r| args.to_js(r, &mut build)).collect::<Result<Vec<_>>>()?;
+        let argv = roots.iter().map(|&r| args.build_js(r, &mut build)).collect::<Result<Vec<_>>>()?;
         call(js, id, &argv)
     })();
     match result {

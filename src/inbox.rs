@@ -230,7 +230,7 @@ fn settle(js: JsEnv, completions: Vec<Completion>) -> Result<()> {
         let i = i as u32;
         crate::api::call_settled(completion.call);
         let (ok, value) = match completion.result {
-            Ok((mut value, root)) => match value.to_js(root, &mut JsValues::new(js, completion.owner)) {
+            Ok((mut value, root)) => match value.build_js(root, &mut JsValues::new(js, completion.owner)) {
                 Ok(v) => (true, v),
                 Err(e) => (false, throw::error_value(js, &e)?),
             },

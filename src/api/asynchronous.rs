@@ -239,6 +239,7 @@ fn settle_now(js: JsEnv, result: Result<()>) -> napi::Result<()> {
 }
 
 /// Like `call`, asynchronously: settles call `call` with `getattr(obj, name)(*args, **kwargs)`.
+#[allow(clippy::too_many_arguments)] // the Node-API signature
 #[napi]
 pub fn call_async(
     env: Env,
@@ -304,11 +305,11 @@ impl CallRequest {
         let mut argv = CallArgs::new();
         argv.push(build_object(&mut build, self.target));
         for &root in &self.positional {
-            argv.push(self.values.to_py(root, &mut build)?);
+            argv.push(self.values.build_py(root, &mut build)?);
         }
         let mut names = Vec::with_capacity(self.keywords.len());
         for (key, root) in &self.keywords {
-            argv.push(self.values.to_py(*root, &mut build)?);
+            argv.push(self.values.build_py(*root, &mut build)?);
             names.push(PyString::new(py, key));
         }
         let kwnames = (!names.is_empty())

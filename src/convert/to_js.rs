@@ -42,7 +42,7 @@ impl<B: JsBuilder> ToJs<B> {
     pub fn convert(&mut self, obj: &Bound<'_, PyAny>) -> Result<B::Out> {
         let b = &mut self.build;
         let ptr = obj.as_ptr();
-        // SAFETY (all the type checks below): attached, `ptr` is a live object.
+        // SAFETY: (all the type checks below) attached, `ptr` is a live object.
         unsafe {
             if ptr == ffi::Py_None() {
                 return b.null();

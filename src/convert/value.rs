@@ -68,7 +68,7 @@ impl Value {
     }
 
     /// Replays node `root` (and what it refers to) into JS. Proxies take their references.
-    pub fn to_js<B: JsBuilder>(&mut self, root: Index, build: &mut B) -> Result<B::Out> {
+    pub fn build_js<B: JsBuilder>(&mut self, root: Index, build: &mut B) -> Result<B::Out> {
         let mut done: Vec<Option<B::Out>> = vec![None; self.nodes.len()];
         self.js_node(root, build, &mut done)
     }
@@ -133,7 +133,7 @@ impl Value {
     }
 
     /// Replays node `root` into Python. Call attached.
-    pub fn to_py<B: PyBuilder>(&self, root: Index, build: &mut B) -> Result<B::Out> {
+    pub fn build_py<B: PyBuilder>(&self, root: Index, build: &mut B) -> Result<B::Out> {
         let mut done: Vec<Option<B::Out>> = vec![None; self.nodes.len()];
         self.py_node(root, build, &mut done)
     }
