@@ -146,3 +146,15 @@ test('a worker thread can make async calls', async () => {
   assert.deepEqual(result, [45, 'w'])
   assert.deepEqual(await exited, [0])
 })
+
+test('regression: a proxy collected while its async call is queued stays alive until the call ran', async () => {
+  const queued = (() => {
+    const box = main.Box(11) // only the queued call refers to it once this scope ends
+    return [main.busy_async(0.2), box.get_async()]
+  })()
+  for (let i = 0; i < 5; i++) {
+    globalThis.gc()
+    assert.equal(main.add(i), i) // sync calls drain collected proxies: behind the queued call
+  }
+  assert.deepEqual(await Promise.all(queued), ['done', 11])
+})

@@ -15,12 +15,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use super::{object, string_arg, throw};
-use crate::convert::{self, PyObjects, ToPy};
+use crate::convert::{PyObjects, ToPy};
 use crate::error::{Error, Result};
 use crate::handle::names;
 use crate::js::{Js, JsEnv};
 use crate::python::args::CallArgs;
-use crate::python::{attach, exception};
+use crate::python::exception;
 
 /// A small id for an attribute name, for `call`.
 ///
@@ -60,8 +60,7 @@ unsafe extern "C" fn call_entry(env: sys::napi_env, info: sys::napi_callback_inf
         }
         let owner = js.get_double(argv[0])? as u32;
         let id = js.get_double(argv[1])?;
-        attach::with_gil(|py| {
-            convert::release_pending(py);
+        super::attached(|py| {
             let target = object(py, id)?;
             let name = match js.type_of(argv[2])? {
                 sys::ValueType::napi_number => Some(names::get(py, js.get_double(argv[2])? as u32)?),
@@ -71,7 +70,7 @@ unsafe extern "C" fn call_entry(env: sys::napi_env, info: sys::napi_callback_inf
             };
             let result = call_object(py, js, &target, name.as_ref(), argv[3], argv[4])?;
             super::to_js(js, owner, &result).map(|v| v.0)
-        })?
+        })
     }))
     .unwrap_or_else(|_| Err(Error::Internal("panic in call".into())));
     result.unwrap_or_else(|e| {

@@ -2,13 +2,13 @@
 //! single mapping of `Error` to a thrown JS error (`throw`). Semantics stay in the core modules.
 
 mod asynchronous;
-
-pub(crate) use asynchronous::settled as call_settled;
 mod attrs;
 mod call;
 mod calls;
 mod lifecycle;
 pub(crate) mod throw;
+
+pub(crate) use asynchronous::settled as call_settled;
 
 use napi::Env;
 use pyo3::prelude::*;
@@ -24,15 +24,19 @@ use crate::runtime;
 /// Attaches, releases what JS garbage collection dropped, runs `f`, and throws its error.
 fn run<T>(env: &Env, f: impl for<'py> FnOnce(Python<'py>, JsEnv) -> Result<T>) -> napi::Result<T> {
     let js = JsEnv(env.raw());
+    attached(|py| f(py, js)).map_err(|e| throw::throw(js, e))
+}
+
+/// Runs `f` attached, first releasing what JS garbage collection dropped (behind the in-flight
+/// async calls, if any, which may still use those objects).
+fn attached<T>(f: impl for<'py> FnOnce(Python<'py>) -> Result<T>) -> Result<T> {
     if inbox::in_flight() > 0 && handle::with(|r| r.has_pending()) {
         release_objects(handle::with(|r| r.take_pending()));
     }
     attach::with_gil(|py| {
         convert::release_pending(py);
-        f(py, js)
-    })
-    .and_then(|r| r)
-    .map_err(|e| throw::throw(js, e))
+        f(py)
+    })?
 }
 
 /// Gives references back to Python: now (attached) when no async call is in flight, else as a
