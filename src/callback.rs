@@ -107,10 +107,12 @@ pub fn js_promise(py: Python<'_>, ticket: u32) -> Result<Bound<'_, PyAny>> {
 /// Settles a `JSPromise` with the outcome of its JS Promise. Call attached.
 fn settle_promise(py: Python<'_>, promise: &Bound<'_, PyAny>, result: Result<(Value, usize)>) {
     let outcome = match result {
-        Ok((value, root)) => value.build_py(root, &mut PyObjects::new(py)).map_err(|e| match e {
-            Error::Python(p) => pyo3::exceptions::PyRuntimeError::new_err(p.message),
-            other => pyo3::exceptions::PyTypeError::new_err(other.to_string()),
-        }),
+        Ok((value, root)) => value
+            .build_py(root, &mut PyObjects::new(py))
+            .map_err(|e| match e {
+                Error::Python(p) => pyo3::exceptions::PyRuntimeError::new_err(p.message),
+                other => pyo3::exceptions::PyTypeError::new_err(other.to_string()),
+            }),
         Err(Error::JsException(e)) => Err(crate::python::code::js_error(py, &e)),
         Err(other) => Err(pyo3::exceptions::PyRuntimeError::new_err(other.to_string())),
     };
@@ -138,7 +140,12 @@ pub fn register(js: JsEnv, func: sys::napi_value) -> Result<Arc<JsCallback>> {
             }
         }
     });
-    Ok(Arc::new(JsCallback { id, env: js.0 as usize, thread: thread::current().id(), outbox }))
+    Ok(Arc::new(JsCallback {
+        id,
+        env: js.0 as usize,
+        thread: thread::current().id(),
+        outbox,
+    }))
 }
 
 /// Drops the registry's reference to function `id`. JS thread only.
@@ -163,7 +170,10 @@ fn function(js: JsEnv, id: u32) -> Result<sys::napi_value> {
 
 /// The Python callable for `callback`.
 pub fn callable<'py>(py: Python<'py>, callback: Arc<JsCallback>) -> Result<Bound<'py, PyAny>> {
-    closure::new(py, Box::new(move |py, args, kwargs| invoke(py, &callback, args, kwargs)))
+    closure::new(
+        py,
+        Box::new(move |py, args, kwargs| invoke(py, &callback, args, kwargs)),
+    )
 }
 
 fn invoke<'py>(
@@ -179,7 +189,12 @@ fn invoke<'py>(
     let mut walk = ToJs::new(Value::default(), false);
     let roots = arguments(&mut walk, args, kwargs)?;
     let (reply, answer) = crossbeam_channel::bounded(1);
-    let request = Request { id: cb.id, args: walk.into_builder(), roots, reply };
+    let request = Request {
+        id: cb.id,
+        args: walk.into_builder(),
+        roots,
+        reply,
+    };
     if !cb.outbox.send(Message::Callback(request)) {
         return Err(ended());
     }
@@ -193,7 +208,10 @@ fn arguments<B: JsBuilder>(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> Result<Vec<B::Out>> {
-    let mut out = args.iter().map(|a| walk.convert(&a)).collect::<Result<Vec<_>>>()?;
+    let mut out = args
+        .iter()
+        .map(|a| walk.convert(&a))
+        .collect::<Result<Vec<_>>>()?;
     if let Some(kwargs) = kwargs {
         out.push(walk.convert(kwargs.as_any())?);
     }
@@ -249,17 +267,27 @@ fn describe(js: JsEnv, thrown: sys::napi_value) -> JsException {
     let message = if is_object { field("message") } else { None };
     JsException {
         name: if is_object { field("name") } else { None }.unwrap_or_else(|| "Error".into()),
-        message: message.or_else(|| js.to_js_string(thrown).ok()).unwrap_or_default(),
+        message: message
+            .or_else(|| js.to_js_string(thrown).ok())
+            .unwrap_or_default(),
         stack: if is_object { field("stack") } else { None }.unwrap_or_default(),
     }
 }
 
 /// Runs a marshalled call on the JS thread and replies (later, if it returns a Promise).
 pub fn serve(js: JsEnv, request: Request) {
-    let Request { id, mut args, roots, reply } = request;
+    let Request {
+        id,
+        mut args,
+        roots,
+        reply,
+    } = request;
     let result = (|| {
         let mut build = JsValues::new(js, 0);
-        let argv = roots.iter().map(|&r| args.build_js(r, &mut build)).collect::<Result<Vec<_>>>()?;
+        let argv = roots
+            .iter()
+            .map(|&r| args.build_js(r, &mut build))
+            .collect::<Result<Vec<_>>>()?;
         call(js, id, &argv)
     })();
     match result {
@@ -283,33 +311,39 @@ pub fn serve(js: JsEnv, request: Request) {
 /// A watched Promise settled (reported by the TS `awaitPromise` hook): reply to the marshalled
 /// call waiting for it, or settle the `JSPromise` made for Python.
 pub fn settled(js: JsEnv, ticket: u32, ok: bool, value: sys::napi_value) {
-    let result = if ok { to_value(js, value) } else { Err(Error::JsException(describe(js, value))) };
+    let result = if ok {
+        to_value(js, value)
+    } else {
+        Err(Error::JsException(describe(js, value)))
+    };
     if let Some(reply) = REGISTRY.with(|r| r.borrow_mut().awaiting.remove(&ticket)) {
         let _ = reply.send(result);
         return;
     }
     // On a helper thread: the interpreter's own thread may be the one blocked waiting for it
     // (`JSPromise.result()`), and the JS thread must not wait for the GIL.
-    let _ = thread::Builder::new().name("pyembed-settle".into()).spawn(move || {
-        let _ = crate::python::attach::with_gil(|py| {
-            let waiting = {
-                let mut map = PROMISES.lock().unwrap_or_else(|e| e.into_inner());
-                let map = map.get_or_insert_with(HashMap::new);
-                match map.remove(&ticket) {
-                    Some(Slot::Waiting(promise)) => Some((promise, result)),
-                    _ => {
-                        map.insert(ticket, Slot::Settled(result)); // its JSPromise is not made yet
-                        None
+    let _ = thread::Builder::new()
+        .name("pyembed-settle".into())
+        .spawn(move || {
+            let _ = crate::python::attach::with_gil(|py| {
+                let waiting = {
+                    let mut map = PROMISES.lock().unwrap_or_else(|e| e.into_inner());
+                    let map = map.get_or_insert_with(HashMap::new);
+                    match map.remove(&ticket) {
+                        Some(Slot::Waiting(promise)) => Some((promise, result)),
+                        _ => {
+                            map.insert(ticket, Slot::Settled(result)); // its JSPromise is not made yet
+                            None
+                        }
                     }
+                };
+                if let Some((promise, result)) = waiting {
+                    settle_promise(py, &promise.bind(py), result);
+                    promise.release(py);
                 }
-            };
-            if let Some((promise, result)) = waiting {
-                settle_promise(py, &promise.bind(py), result);
-                promise.release(py);
-            }
+            });
+            crate::python::attach::forget_thread();
         });
-        crate::python::attach::forget_thread();
-    });
 }
 
 fn to_value(js: JsEnv, value: sys::napi_value) -> Result<(Value, usize)> {

@@ -77,7 +77,9 @@ impl fmt::Display for Error {
             Error::Python(e) => write!(f, "{}: {}", e.type_name, e.message),
             Error::InvalidArg(m) | Error::Conversion(m) | Error::Internal(m) => f.write_str(m),
             Error::Init(m) => write!(f, "cannot start Python: {m}"),
-            Error::Released => f.write_str("this Python object was released (gc, clear or dispose)"),
+            Error::Released => {
+                f.write_str("this Python object was released (gc, clear or dispose)")
+            }
             Error::AlreadyInitialized => {
                 f.write_str("Python is already running: call Python.configure() before first use")
             }

@@ -65,7 +65,13 @@ impl Outbox {
         if wake {
             // SAFETY: the function is released or finalized only after `closed` is set under
             // this lock.
-            unsafe { sys::napi_call_threadsafe_function(shared.tsfn(), ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+            unsafe {
+                sys::napi_call_threadsafe_function(
+                    shared.tsfn(),
+                    ptr::null_mut(),
+                    sys::ThreadsafeFunctionCallMode::nonblocking,
+                )
+            };
         }
         true
     }
@@ -108,7 +114,10 @@ pub fn outbox(js: JsEnv) -> Result<Outbox> {
     LOCAL.with(|l| {
         let mut local = l.borrow_mut();
         if local.is_none() {
-            *local = Some(Local { shared: create(js)?, in_flight: 0 });
+            *local = Some(Local {
+                shared: create(js)?,
+                in_flight: 0,
+            });
         }
         Ok(Outbox(local.as_ref().expect("just created").shared.clone()))
     })
@@ -160,14 +169,25 @@ fn create(js: JsEnv) -> Result<Arc<Shared>> {
     // finalizer gets one reference to `shared`, for when Node tears the function down itself.
     let status = unsafe {
         sys::napi_create_threadsafe_function(
-            js.0, ptr::null_mut(), ptr::null_mut(), name, 0, 1,
-            finalize_data, Some(finalized), ptr::null_mut(), Some(drain), &mut tsfn,
+            js.0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            name,
+            0,
+            1,
+            finalize_data,
+            Some(finalized),
+            ptr::null_mut(),
+            Some(drain),
+            &mut tsfn,
         )
     };
     if status != sys::Status::napi_ok {
         // SAFETY: not handed over: the function was not created.
         drop(unsafe { Arc::from_raw(finalize_data as *const Shared) });
-        return Err(Error::Internal(format!("napi_create_threadsafe_function failed with status {status}")));
+        return Err(Error::Internal(format!(
+            "napi_create_threadsafe_function failed with status {status}"
+        )));
     }
     shared.tsfn.store(tsfn, Ordering::Release);
     // SAFETY: just created on this thread; idle until a call is in flight.
@@ -191,13 +211,23 @@ pub fn close() {
         if local.shared.shut() {
             // SAFETY: still alive (not finalized, or `shut` would have returned false); no call
             // can follow now that it is closed.
-            unsafe { sys::napi_release_threadsafe_function(local.shared.tsfn(), sys::ThreadsafeFunctionReleaseMode::abort) };
+            unsafe {
+                sys::napi_release_threadsafe_function(
+                    local.shared.tsfn(),
+                    sys::ThreadsafeFunctionReleaseMode::abort,
+                )
+            };
         }
     }
 }
 
 /// The ThreadsafeFunction's callback, on the JS thread.
-unsafe extern "C" fn drain(env: sys::napi_env, _js_cb: sys::napi_value, _context: *mut c_void, _data: *mut c_void) {
+unsafe extern "C" fn drain(
+    env: sys::napi_env,
+    _js_cb: sys::napi_value,
+    _context: *mut c_void,
+    _data: *mut c_void,
+) {
     if env.is_null() {
         return; // the environment is being torn down
     }
@@ -230,15 +260,22 @@ fn settle(js: JsEnv, completions: Vec<Completion>) -> Result<()> {
         let i = i as u32;
         crate::api::call_settled(completion.call);
         let (ok, value) = match completion.result {
-            Ok((mut value, root)) => match value.build_js(root, &mut JsValues::new(js, completion.owner)) {
-                Ok(v) => (true, v),
-                Err(e) => (false, throw::error_value(js, &e)?),
-            },
+            Ok((mut value, root)) => {
+                match value.build_js(root, &mut JsValues::new(js, completion.owner)) {
+                    Ok(v) => (true, v),
+                    Err(e) => (false, throw::error_value(js, &e)?),
+                }
+            }
             Err(e) => (false, throw::error_value(js, &e)?),
         };
         js.set_element(ids, i, js.double(completion.call as f64)?)?;
         js.set_element(oks, i, js.boolean(ok)?)?;
         js.set_element(values, i, value)?;
     }
-    js.call(hooks::get(js, |h| h.settle)?, js.undefined()?, &[ids, oks, values]).map(drop)
+    js.call(
+        hooks::get(js, |h| h.settle)?,
+        js.undefined()?,
+        &[ids, oks, values],
+    )
+    .map(drop)
 }

@@ -6,13 +6,13 @@
 //! ways; `api` is the only place with `#[napi]` items.
 
 mod api;
+mod callback;
 mod context;
 mod convert;
 mod error;
 mod ffi;
 mod handle;
 mod inbox;
-mod callback;
 mod js;
 mod python;
 mod runtime;

@@ -3,60 +3,25 @@
 //! `Value` through the environment's inbox, where the TS layer's promise is settled. The JS
 //! thread never waits for the GIL here.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use napi::{sys, Env};
 use napi_derive::napi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
-use crate::inbox::{self, Completion, Message};
+use super::cancel::{Control, State, CONTROLS};
 use super::{string_arg, throw};
 use crate::context::Job;
 use crate::convert::{JsBuilder, PyObjects, ToJs, ToPy, Value};
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
+use crate::inbox::{self, Completion, Message};
 use crate::js::{Js, JsEnv};
 use crate::python::args::CallArgs;
-use crate::python::{attach, closure, code, exception, OwnedPtr};
+use crate::python::{closure, code, exception, OwnedPtr};
 use crate::runtime;
-
-/// Where a job is, for cancellation. Only read or changed attached (holding the GIL), so the
-/// Python thread and the canceller see one consistent state; no Python code runs while the lock
-/// is held (it could switch threads, and the other thread would wait for the lock holding the
-/// GIL).
-#[derive(Default)]
-struct Control {
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-enum State {
-    #[default]
-    Queued,
-    /// Running on the thread with this `threading.get_ident()`.
-    Running(std::ffi::c_ulong),
-    /// Waiting for a coroutine: its `concurrent.futures.Future`.
-    Awaiting(OwnedPtr),
-    /// Cancelled before it ran: it never will.
-    Cancelled,
-    /// Interrupted while running: the pending exception must not leak into the next job.
-    Interrupted(std::ffi::c_ulong),
-    Done,
-}
-
-thread_local! {
-    /// Calls of this JS thread that can still be cancelled, by call id.
-    static CONTROLS: RefCell<HashMap<u32, Arc<Control>>> = RefCell::new(HashMap::new());
-}
-
-/// Call `call` settled: it can no longer be cancelled.
-pub(crate) fn settled(call: u32) {
-    CONTROLS.with(|c| c.borrow_mut().remove(&call));
-}
 
 /// Queues `work` on the Python thread; its result settles call `call` of the TS layer. A
 /// coroutine result is run on the interpreter's asyncio loop and settles the call when done.
@@ -72,7 +37,11 @@ where
     }
     let job: Job = Box::new(move |py| {
         let finish = move |result| {
-            outbox.send(Message::Completion(Completion { call, owner, result }));
+            outbox.send(Message::Completion(Completion {
+                call,
+                owner,
+                result,
+            }));
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Option<(Value, usize)>> {
             let Some(control) = control else {
@@ -81,7 +50,8 @@ where
             {
                 let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
                 if matches!(*state, State::Cancelled) {
-                    return Err(Error::Internal("aborted before it ran".into())); // already rejected in JS
+                    return Err(Error::Internal("aborted before it ran".into()));
+                    // already rejected in JS
                 }
                 // SAFETY: attached; returns this thread's identifier.
                 *state = State::Running(unsafe { pyo3::ffi::PyThread_get_thread_ident() });
@@ -123,16 +93,24 @@ where
     let value = work(py)?;
     if let Some(value) = value.as_ref().filter(|v| is_awaitable(v)) {
         let awaited = control.clone();
-        let done = closure::new(py, Box::new(move |py, args, _| {
-            if let Some(awaited) = &awaited {
-                let previous = std::mem::replace(&mut *awaited.state.lock().unwrap_or_else(|e| e.into_inner()), State::Done);
-                if let State::Awaiting(future) = previous {
-                    future.release(py); // after unlocking: a release may run Python code
+        let done = closure::new(
+            py,
+            Box::new(move |py, args, _| {
+                if let Some(awaited) = &awaited {
+                    let previous = std::mem::replace(
+                        &mut *awaited.state.lock().unwrap_or_else(|e| e.into_inner()),
+                        State::Done,
+                    );
+                    if let State::Awaiting(future) = previous {
+                        future.release(py); // after unlocking: a release may run Python code
+                    }
                 }
-            }
-            finish(coroutine_result(&args.get_item(0).map_err(|e| exception::from_pyerr(py, e))?));
-            Ok(py.None().into_bound(py))
-        }))?;
+                finish(coroutine_result(
+                    &args.get_item(0).map_err(|e| exception::from_pyerr(py, e))?,
+                ));
+                Ok(py.None().into_bound(py))
+            }),
+        )?;
         if let Some(future) = code::schedule_coroutine(value, done)? {
             let Some(control) = control else {
                 return Ok(None);
@@ -154,53 +132,6 @@ where
     to_value(value.as_ref()).map(Some)
 }
 
-/// Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
-/// queued call never runs, a running one gets `pyembed.Cancelled` raised in its thread (at its
-/// next bytecode; C code blocking without checking signals runs on until it returns), an
-/// awaited coroutine is cancelled. Runs on a helper thread, so the JS thread never waits for
-/// the GIL.
-#[napi]
-pub fn cancel_call(call: u32) {
-    let Some(control) = CONTROLS.with(|c| c.borrow_mut().remove(&call)) else {
-        return;
-    };
-    let _ = std::thread::Builder::new().name("pyembed-cancel".into()).spawn(move || {
-        let _ = attach::with_gil(|py| {
-            let cancelled = code::cancelled_type(py); // Python code: before taking the lock
-            let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
-            let awaiting = match std::mem::take(&mut *state) {
-                State::Queued => {
-                    *state = State::Cancelled;
-                    None
-                }
-                State::Running(thread) => {
-                    if let Ok(cancelled) = &cancelled {
-                        // SAFETY: attached; `thread` runs this job (the state says so under the
-                        // GIL); the exception type is alive.
-                        unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr()) };
-                    }
-                    *state = State::Interrupted(thread);
-                    None
-                }
-                State::Awaiting(future) => {
-                    *state = State::Done;
-                    Some(future)
-                }
-                other => {
-                    *state = other;
-                    None
-                }
-            };
-            drop(state); // cancel() runs the done-callback right here, which takes the lock
-            if let Some(future) = awaiting {
-                let _ = future.bind(py).call_method0("cancel");
-                future.release(py);
-            }
-        });
-        attach::forget_thread();
-    });
-}
-
 /// Cheap pre-check before asking asyncio whether `value` is a coroutine: its type implements
 /// `__await__`.
 fn is_awaitable(value: &Bound<'_, PyAny>) -> bool {
@@ -214,7 +145,9 @@ fn is_awaitable(value: &Bound<'_, PyAny>) -> bool {
 /// The outcome of a finished `concurrent.futures.Future` running a coroutine.
 fn coroutine_result(future: &Bound<'_, PyAny>) -> Result<(Value, usize)> {
     let py = future.py();
-    let value = future.call_method0("result").map_err(|e| exception::from_pyerr(py, e))?;
+    let value = future
+        .call_method0("result")
+        .map_err(|e| exception::from_pyerr(py, e))?;
     to_value(Some(&value))
 }
 
@@ -254,7 +187,9 @@ pub fn call_async(
     let js = JsEnv(env.raw());
     let result = (|| {
         let request = CallRequest::gather(js, id, name, args, kwargs)?;
-        submit(js, owner, call, cancellable, move |py| request.run(py).map(Some))
+        submit(js, owner, call, cancellable, move |py| {
+            request.run(py).map(Some)
+        })
     })();
     settle_now(js, result)
 }
@@ -297,7 +232,13 @@ impl CallRequest {
             }
             _ => return Err(Error::invalid_arg("keyword arguments must be an object")),
         }
-        Ok(Self { target, name, values: convert.into_builder(), positional, keywords })
+        Ok(Self {
+            target,
+            name,
+            values: convert.into_builder(),
+            positional,
+            keywords,
+        })
     }
 
     fn run<'py>(self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
@@ -330,27 +271,53 @@ fn build_object<'py>(build: &mut PyObjects<'py>, target: usize) -> Bound<'py, Py
 
 /// Like `eval`, asynchronously.
 #[napi]
-pub fn eval_async(env: Env, owner: u32, #[napi(ts_arg_type = "string")] source: Js, call: u32, cancellable: bool) -> napi::Result<()> {
+pub fn eval_async(
+    env: Env,
+    owner: u32,
+    #[napi(ts_arg_type = "string")] source: Js,
+    call: u32,
+    cancellable: bool,
+) -> napi::Result<()> {
     let js = JsEnv(env.raw());
-    let result = string_arg(js, source, "expression")
-        .and_then(|source| submit(js, owner, call, cancellable, move |py| code::eval(py, &source).map(Some)));
+    let result = string_arg(js, source, "expression").and_then(|source| {
+        submit(js, owner, call, cancellable, move |py| {
+            code::eval(py, &source).map(Some)
+        })
+    });
     settle_now(js, result)
 }
 
 /// Like `exec`, asynchronously (settles with null).
 #[napi]
-pub fn exec_async(env: Env, #[napi(ts_arg_type = "string")] source: Js, call: u32, cancellable: bool) -> napi::Result<()> {
+pub fn exec_async(
+    env: Env,
+    #[napi(ts_arg_type = "string")] source: Js,
+    call: u32,
+    cancellable: bool,
+) -> napi::Result<()> {
     let js = JsEnv(env.raw());
-    let result = string_arg(js, source, "code")
-        .and_then(|source| submit(js, 0, call, cancellable, move |py| code::exec(py, &source).map(|()| None)));
+    let result = string_arg(js, source, "code").and_then(|source| {
+        submit(js, 0, call, cancellable, move |py| {
+            code::exec(py, &source).map(|()| None)
+        })
+    });
     settle_now(js, result)
 }
 
 /// Like `importModule`, asynchronously.
 #[napi]
-pub fn import_async(env: Env, owner: u32, #[napi(ts_arg_type = "string")] name: Js, call: u32, cancellable: bool) -> napi::Result<()> {
+pub fn import_async(
+    env: Env,
+    owner: u32,
+    #[napi(ts_arg_type = "string")] name: Js,
+    call: u32,
+    cancellable: bool,
+) -> napi::Result<()> {
     let js = JsEnv(env.raw());
-    let result = string_arg(js, name, "module name")
-        .and_then(|name| submit(js, owner, call, cancellable, move |py| code::import(py, &name).map(Some)));
+    let result = string_arg(js, name, "module name").and_then(|name| {
+        submit(js, owner, call, cancellable, move |py| {
+            code::import(py, &name).map(Some)
+        })
+    });
     settle_now(js, result)
 }

@@ -16,7 +16,12 @@ use crate::python::exception;
 /// attribute, or the `method` hook symbol when the attribute is a method bound to `obj` (or a
 /// module's function), so that the TS layer caches one caller instead of a bound method.
 #[napi(ts_return_type = "unknown")]
-pub fn get_attr(env: Env, owner: u32, id: f64, #[napi(ts_arg_type = "string")] name: Js) -> napi::Result<Js> {
+pub fn get_attr(
+    env: Env,
+    owner: u32,
+    id: f64,
+    #[napi(ts_arg_type = "string")] name: Js,
+) -> napi::Result<Js> {
     run(&env, |py, js| {
         let obj = object(py, id)?;
         let name = string_arg(js, name, "attribute name")?;

@@ -29,7 +29,9 @@ use crate::python::exception;
 /// ```
 #[napi]
 pub fn intern_name(env: Env, #[napi(ts_arg_type = "string")] name: Js) -> napi::Result<u32> {
-    super::run(&env, |py, js| Ok(names::intern(py, &string_arg(js, name, "attribute name")?)))
+    super::run(&env, |py, js| {
+        Ok(names::intern(py, &string_arg(js, name, "attribute name")?))
+    })
 }
 
 /// Adds the raw `call` function to the module's exports.
@@ -46,13 +48,23 @@ pub fn register_call(env: Env, exports: Object) -> napi::Result<()> {
 
 /// `call(owner: number, id: number, name: number | string | null, args: unknown[],
 /// kwargs: Record<string, unknown> | null): unknown`
-unsafe extern "C" fn call_entry(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn call_entry(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     let js = JsEnv(env);
     let mut argv = [std::ptr::null_mut(); 5];
     let mut argc = argv.len();
     // SAFETY: `info` is this callback's; missing arguments are filled with `undefined`.
     let status = unsafe {
-        sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut())
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
     };
     let result = catch_unwind(AssertUnwindSafe(|| {
         if status != sys::Status::napi_ok {
@@ -63,8 +75,12 @@ unsafe extern "C" fn call_entry(env: sys::napi_env, info: sys::napi_callback_inf
         super::attached(|py| {
             let target = object(py, id)?;
             let name = match js.type_of(argv[2])? {
-                sys::ValueType::napi_number => Some(names::get(py, js.get_double(argv[2])? as u32)?),
-                sys::ValueType::napi_string => Some(js.with_utf8(argv[2], |s| PyString::new(py, s))?),
+                sys::ValueType::napi_number => {
+                    Some(names::get(py, js.get_double(argv[2])? as u32)?)
+                }
+                sys::ValueType::napi_string => {
+                    Some(js.with_utf8(argv[2], |s| PyString::new(py, s))?)
+                }
                 sys::ValueType::napi_null | sys::ValueType::napi_undefined => None,
                 _ => return Err(Error::invalid_arg("method name must be a string")),
             };

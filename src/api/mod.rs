@@ -5,10 +5,11 @@ mod asynchronous;
 mod attrs;
 mod call;
 mod calls;
+mod cancel;
 mod lifecycle;
 pub(crate) mod throw;
 
-pub(crate) use asynchronous::settled as call_settled;
+pub(crate) use cancel::settled as call_settled;
 
 use napi::Env;
 use pyo3::prelude::*;
@@ -16,8 +17,8 @@ use pyo3::prelude::*;
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
-use crate::js::{Js, JsEnv};
 use crate::inbox;
+use crate::js::{Js, JsEnv};
 use crate::python::{attach, OwnedPtr};
 use crate::runtime;
 
@@ -47,7 +48,8 @@ fn release_objects(objects: Vec<OwnedPtr>) {
     }
     if inbox::in_flight() > 0 {
         if let Ok(rt) = runtime::get() {
-            let job: crate::context::Job = Box::new(move |py| objects.into_iter().for_each(|o| o.release(py)));
+            let job: crate::context::Job =
+                Box::new(move |py| objects.into_iter().for_each(|o| o.release(py)));
             let _ = rt.jobs.send(job);
         }
         return;
@@ -64,7 +66,9 @@ fn object<'py>(py: Python<'py>, id: f64) -> Result<Bound<'py, PyAny>> {
 
 /// Converts a result for JS (proxies belong to `owner`).
 fn to_js(js: JsEnv, owner: u32, obj: &Bound<'_, PyAny>) -> Result<Js> {
-    convert::ToJs::new(convert::JsValues::new(js, owner), false).convert(obj).map(Js)
+    convert::ToJs::new(convert::JsValues::new(js, owner), false)
+        .convert(obj)
+        .map(Js)
 }
 
 /// A required string argument.

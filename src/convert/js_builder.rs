@@ -27,7 +27,12 @@ impl JsValues {
         }
     }
 
-    fn method(&mut self, on: sys::napi_value, name: &str, slot: fn(&mut Self) -> &mut Option<sys::napi_value>) -> Result<sys::napi_value> {
+    fn method(
+        &mut self,
+        on: sys::napi_value,
+        name: &str,
+        slot: fn(&mut Self) -> &mut Option<sys::napi_value>,
+    ) -> Result<sys::napi_value> {
         if let Some(f) = *slot(self) {
             return Ok(f);
         }
@@ -76,7 +81,11 @@ impl JsBuilder for JsValues {
     fn numbers(&mut self, values: &[f64]) -> Result<Self::Out> {
         let env = self.env;
         let packed = env.float64_array(values)?;
-        env.call(hooks::get(env, |h| h.from_float64)?, env.undefined()?, &[packed])
+        env.call(
+            hooks::get(env, |h| h.from_float64)?,
+            env.undefined()?,
+            &[packed],
+        )
     }
 
     fn array(&mut self, len: usize) -> Result<Self::Out> {

@@ -120,15 +120,26 @@ pub trait PyBuilder {
     fn bigint(&mut self, negative: bool, words: &[u64]) -> Result<Self::Out>;
     fn string(&mut self, s: &str) -> Result<Self::Out>;
     /// Bytes of a TypedArray (with its kind), ArrayBuffer or DataView (kind `None`).
-    fn binary(&mut self, kind: Option<sys::napi_typedarray_type>, bytes: &[u8]) -> Result<Self::Out>;
+    fn binary(
+        &mut self,
+        kind: Option<sys::napi_typedarray_type>,
+        bytes: &[u8],
+    ) -> Result<Self::Out>;
     fn date(&mut self, ms: f64) -> Result<Self::Out>;
     /// The object behind a proxy (`borrowed` from the registry), or its method `name`.
-    fn object(&mut self, borrowed: *mut ffi::PyObject, method: Option<String>) -> Result<Self::Out>;
+    fn object(&mut self, borrowed: *mut ffi::PyObject, method: Option<String>)
+        -> Result<Self::Out>;
     /// A list of `len` numbers, filled by `fill_numbers`.
     fn numbers(&mut self, len: usize) -> Result<Self::Out>;
     /// Appends the numbers packed in a Float64Array's bytes; returns how many (0 if they would
     /// not fit in the `room` left).
-    fn fill_numbers(&mut self, list: &Self::Out, start: usize, room: usize, packed: &[u8]) -> Result<usize>;
+    fn fill_numbers(
+        &mut self,
+        list: &Self::Out,
+        start: usize,
+        room: usize,
+        packed: &[u8],
+    ) -> Result<usize>;
     fn list(&mut self, len: usize) -> Result<Self::Out>;
     fn list_set(&mut self, list: &Self::Out, index: usize, item: Self::Out) -> Result<()>;
     fn dict(&mut self) -> Result<Self::Out>;

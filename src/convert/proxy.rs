@@ -13,7 +13,12 @@ use crate::python::OwnedPtr;
 
 /// Registers `object` (handing over its reference) and returns a new JS proxy for it, built by
 /// the TS layer. Needs no GIL.
-pub fn wrap(env: JsEnv, owner: OwnerId, object: OwnedPtr, callable: bool) -> Result<sys::napi_value> {
+pub fn wrap(
+    env: JsEnv,
+    owner: OwnerId,
+    object: OwnedPtr,
+    callable: bool,
+) -> Result<sys::napi_value> {
     let id = handle::with(|r| r.insert(owner, object));
     let external = env.external(id as usize, Some(finalize))?;
     let factory = hooks::get(env, |h| h.make_proxy)?;

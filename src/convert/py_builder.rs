@@ -24,7 +24,8 @@ impl<'py> PyObjects<'py> {
     /// A new reference from a C-API constructor, or the exception it raised.
     fn owned(&self, ptr: *mut ffi::PyObject) -> Result<Bound<'py, PyAny>> {
         // SAFETY: attached; `ptr` is a new reference or NULL with an exception set.
-        unsafe { Bound::from_owned_ptr_or_opt(self.py, ptr) }.ok_or_else(|| exception::take(self.py))
+        unsafe { Bound::from_owned_ptr_or_opt(self.py, ptr) }
+            .ok_or_else(|| exception::take(self.py))
     }
 
     fn fail(&self) -> impl Fn(PyErr) -> Error + 'py {
@@ -57,7 +58,11 @@ impl<'py> PyBuilder for PyObjects<'py> {
             _ => u64::MAX,
         };
         if magnitude <= i64::MAX as u64 {
-            let value = if negative { -(magnitude as i64) } else { magnitude as i64 };
+            let value = if negative {
+                -(magnitude as i64)
+            } else {
+                magnitude as i64
+            };
             // SAFETY: attached.
             return self.owned(unsafe { ffi::PyLong_FromLongLong(value) });
         }
@@ -79,7 +84,11 @@ impl<'py> PyBuilder for PyObjects<'py> {
 
     /// Buffer/Uint8Array/ArrayBuffer/DataView → bytes; other typed arrays → memoryview with
     /// the matching format.
-    fn binary(&mut self, kind: Option<sys::napi_typedarray_type>, bytes: &[u8]) -> Result<Self::Out> {
+    fn binary(
+        &mut self,
+        kind: Option<sys::napi_typedarray_type>,
+        bytes: &[u8],
+    ) -> Result<Self::Out> {
         use sys::TypedarrayType as T;
         let data = PyBytes::new(self.py, bytes).into_any();
         let format = match kind {
@@ -102,7 +111,9 @@ impl<'py> PyBuilder for PyObjects<'py> {
     /// A JS Date → timezone-aware `datetime` in UTC.
     fn date(&mut self, ms: f64) -> Result<Self::Out> {
         if !ms.is_finite() {
-            return Err(Error::invalid_arg("cannot convert an invalid Date to Python"));
+            return Err(Error::invalid_arg(
+                "cannot convert an invalid Date to Python",
+            ));
         }
         let py = self.py;
         (|| {
@@ -115,7 +126,11 @@ impl<'py> PyBuilder for PyObjects<'py> {
         .map_err(self.fail())
     }
 
-    fn object(&mut self, borrowed: *mut ffi::PyObject, method: Option<String>) -> Result<Self::Out> {
+    fn object(
+        &mut self,
+        borrowed: *mut ffi::PyObject,
+        method: Option<String>,
+    ) -> Result<Self::Out> {
         // SAFETY: attached; the registry (or a pinned job) keeps `borrowed` alive; this takes a
         // new reference.
         let obj = unsafe { Bound::from_borrowed_ptr(self.py, borrowed) };
@@ -129,7 +144,13 @@ impl<'py> PyBuilder for PyObjects<'py> {
         self.list(len)
     }
 
-    fn fill_numbers(&mut self, list: &Self::Out, start: usize, room: usize, packed: &[u8]) -> Result<usize> {
+    fn fill_numbers(
+        &mut self,
+        list: &Self::Out,
+        start: usize,
+        room: usize,
+        packed: &[u8],
+    ) -> Result<usize> {
         let count = packed.len() / 8;
         if count == 0 || count > room {
             return Ok(0);
@@ -137,7 +158,9 @@ impl<'py> PyBuilder for PyObjects<'py> {
         // SAFETY: attached; `list` was made by `list(len)` with slots `start..start + room` still
         // empty (NULL), and `count <= room`; each slot gets one new reference.
         unsafe {
-            let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item.add(start);
+            let items = (*list.as_ptr().cast::<ffi::PyListObject>())
+                .ob_item
+                .add(start);
             for (i, chunk) in packed.chunks_exact(8).enumerate() {
                 let value = number_ptr(f64::from_ne_bytes(chunk.try_into().expect("8-byte chunk")));
                 if value.is_null() {
@@ -169,11 +192,14 @@ impl<'py> PyBuilder for PyObjects<'py> {
     fn dict_set(&mut self, dict: &Self::Out, key: Self::Out, value: Self::Out) -> Result<()> {
         // SAFETY: `dict` came from `dict()`.
         let dict = unsafe { dict.cast_unchecked::<PyDict>() };
-        dict.set_item(key, value).map_err(|e| unhashable(self.py, e))
+        dict.set_item(key, value)
+            .map_err(|e| unhashable(self.py, e))
     }
 
     fn set(&mut self) -> Result<Self::Out> {
-        PySet::empty(self.py).map(|s| s.into_any()).map_err(self.fail())
+        PySet::empty(self.py)
+            .map(|s| s.into_any())
+            .map_err(self.fail())
     }
 
     fn set_add(&mut self, set: &Self::Out, item: Self::Out) -> Result<()> {

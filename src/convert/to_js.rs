@@ -65,7 +65,11 @@ impl<B: JsBuilder> ToJs<B> {
             if ffi::PyByteArray_Check(ptr) != 0 {
                 let data = ffi::PyByteArray_AsString(ptr) as *const u8;
                 let len = ffi::PyByteArray_Size(ptr) as usize;
-                let bytes = if len == 0 { &[][..] } else { std::slice::from_raw_parts(data, len) };
+                let bytes = if len == 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(data, len)
+                };
                 return b.buffer(bytes);
             }
         }
@@ -87,13 +91,17 @@ impl<B: JsBuilder> ToJs<B> {
             if let Some(packed) = self.numbers(obj, list.len())? {
                 return Ok(packed);
             }
-            return self.sequence(obj, list.len(), |i| list.get_item(i).expect("index in range"));
+            return self.sequence(obj, list.len(), |i| {
+                list.get_item(i).expect("index in range")
+            });
         }
         if let Ok(tuple) = obj.cast::<PyTuple>() {
             if let Some(packed) = self.numbers(obj, tuple.len())? {
                 return Ok(packed);
             }
-            return self.sequence(obj, tuple.len(), |i| tuple.get_item(i).expect("index in range"));
+            return self.sequence(obj, tuple.len(), |i| {
+                tuple.get_item(i).expect("index in range")
+            });
         }
         if let Ok(dict) = obj.cast::<PyDict>() {
             return self.dict(obj, dict);
@@ -159,7 +167,9 @@ impl<B: JsBuilder> ToJs<B> {
             let items = if ffi::PyList_Check(obj.as_ptr()) != 0 {
                 (*obj.as_ptr().cast::<ffi::PyListObject>()).ob_item
             } else {
-                (*obj.as_ptr().cast::<ffi::PyTupleObject>()).ob_item.as_mut_ptr()
+                (*obj.as_ptr().cast::<ffi::PyTupleObject>())
+                    .ob_item
+                    .as_mut_ptr()
             };
             for i in 0..len {
                 let item = *items.add(i);
@@ -200,7 +210,11 @@ impl<B: JsBuilder> ToJs<B> {
 
     fn dict(&mut self, obj: &Bound<'_, PyAny>, dict: &Bound<'_, PyDict>) -> Result<B::Out> {
         let string_keys = dict.keys().iter().all(|k| k.is_instance_of::<PyString>());
-        let target = if string_keys { self.build.object()? } else { self.build.map()? };
+        let target = if string_keys {
+            self.build.object()?
+        } else {
+            self.build.map()?
+        };
         self.seen.insert(obj.as_ptr(), target.clone());
         for (k, v) in dict.iter() {
             let value = self.convert(&v)?;
@@ -234,14 +248,19 @@ impl<B: JsBuilder> ToJs<B> {
         let fail = |e| exception::from_pyerr(py, e);
         if obj.hasattr("keys").map_err(fail)? && obj.hasattr("__getitem__").map_err(fail)? {
             let dict = PyDict::new(py);
-            dict.update(obj.cast::<pyo3::types::PyMapping>().map_err(|e| fail(e.into()))?)
-                .map_err(fail)?;
+            dict.update(
+                obj.cast::<pyo3::types::PyMapping>()
+                    .map_err(|e| fail(e.into()))?,
+            )
+            .map_err(fail)?;
             return self.dict(obj, &dict).map(Some);
         }
         match obj.try_iter() {
             Ok(iter) => {
                 let items = iter.collect::<PyResult<Vec<_>>>().map_err(fail)?;
-                return self.sequence(obj, items.len(), |i| items[i].clone()).map(Some);
+                return self
+                    .sequence(obj, items.len(), |i| items[i].clone())
+                    .map(Some);
             }
             Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => {
                 discard(py, e);
@@ -251,7 +270,10 @@ impl<B: JsBuilder> ToJs<B> {
         // SAFETY: attached, live object; the checks only read type slots.
         let (index, float) = unsafe {
             let number = (*ffi::Py_TYPE(obj.as_ptr())).tp_as_number;
-            (ffi::PyIndex_Check(obj.as_ptr()) != 0, !number.is_null() && (*number).nb_float.is_some())
+            (
+                ffi::PyIndex_Check(obj.as_ptr()) != 0,
+                !number.is_null() && (*number).nb_float.is_some(),
+            )
         };
         if index {
             let int = obj.call_method0("__index__").map_err(fail)?;
@@ -282,7 +304,10 @@ fn is_datetime(obj: &Bound<'_, PyAny>) -> bool {
                 b"datetime.datetime" => return true,
                 b"datetime" => {
                     let ty = Bound::from_borrowed_ptr(obj.py(), tp.cast());
-                    if ty.getattr("__module__").is_ok_and(|m| m.eq("datetime").unwrap_or(false)) {
+                    if ty
+                        .getattr("__module__")
+                        .is_ok_and(|m| m.eq("datetime").unwrap_or(false))
+                    {
                         return true;
                     }
                 }

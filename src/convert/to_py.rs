@@ -73,7 +73,9 @@ impl<B: PyBuilder> ToPy<B> {
                     self.build.callback(callback)
                 }
             },
-            sys::ValueType::napi_symbol => Err(Error::invalid_arg("cannot convert a JS symbol to Python")),
+            sys::ValueType::napi_symbol => {
+                Err(Error::invalid_arg("cannot convert a JS symbol to Python"))
+            }
             _ => Err(Error::invalid_arg("cannot convert this JS value to Python")),
         }
     }
@@ -197,7 +199,9 @@ impl<B: PyBuilder> ToPy<B> {
         while filled < len {
             let packed = env.call(pack, undefined, &[v, env.double(filled as f64)?])?;
             let build = &mut self.build;
-            let chunk = env.with_binary(packed, |_, bytes| build.fill_numbers(&list, filled, len - filled, bytes))?;
+            let chunk = env.with_binary(packed, |_, bytes| {
+                build.fill_numbers(&list, filled, len - filled, bytes)
+            })?;
             match chunk {
                 Some(Ok(0)) | None => return Ok(None), // a non-number (or the array shrank)
                 Some(Ok(count)) => filled += count,

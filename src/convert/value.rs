@@ -73,7 +73,12 @@ impl Value {
         self.js_node(root, build, &mut done)
     }
 
-    fn js_node<B: JsBuilder>(&mut self, i: Index, b: &mut B, done: &mut Vec<Option<B::Out>>) -> Result<B::Out> {
+    fn js_node<B: JsBuilder>(
+        &mut self,
+        i: Index,
+        b: &mut B,
+        done: &mut Vec<Option<B::Out>>,
+    ) -> Result<B::Out> {
         if let Some(out) = &done[i] {
             return Ok(out.clone());
         }
@@ -93,16 +98,26 @@ impl Value {
                 b.proxy(object, callable)?
             }
             Node::Borrowed(..) | Node::Callback(_) | Node::Promise(_) => {
-                return Err(crate::error::Error::Internal("a value for Python cannot go to JS".into()))
+                return Err(crate::error::Error::Internal(
+                    "a value for Python cannot go to JS".into(),
+                ))
             }
             Node::List(items) | Node::Set(items) => {
                 let items = items.clone();
                 let is_set = matches!(self.nodes[i], Node::Set(_));
-                let out = if is_set { b.set()? } else { b.array(items.len())? };
+                let out = if is_set {
+                    b.set()?
+                } else {
+                    b.array(items.len())?
+                };
                 done[i] = Some(out.clone());
                 for (k, item) in items.into_iter().enumerate() {
                     let value = self.js_node(item, b, done)?;
-                    if is_set { b.set_add(&out, value)? } else { b.set_element(&out, k, value)? }
+                    if is_set {
+                        b.set_add(&out, value)?
+                    } else {
+                        b.set_element(&out, k, value)?
+                    }
                 }
                 return Ok(out);
             }
@@ -120,7 +135,11 @@ impl Value {
                         let units = match &self.nodes[key] {
                             Node::Utf16(units) => units.clone(),
                             Node::Str(s) => s.encode_utf16().collect(),
-                            _ => return Err(crate::error::Error::Internal("object key is not a string".into())),
+                            _ => {
+                                return Err(crate::error::Error::Internal(
+                                    "object key is not a string".into(),
+                                ))
+                            }
                         };
                         b.set_property(&out, Text::Ucs2(&units), value)?;
                     }
@@ -138,7 +157,12 @@ impl Value {
         self.py_node(root, build, &mut done)
     }
 
-    fn py_node<B: PyBuilder>(&self, i: Index, b: &mut B, done: &mut Vec<Option<B::Out>>) -> Result<B::Out> {
+    fn py_node<B: PyBuilder>(
+        &self,
+        i: Index,
+        b: &mut B,
+        done: &mut Vec<Option<B::Out>>,
+    ) -> Result<B::Out> {
         if let Some(out) = &done[i] {
             return Ok(out.clone());
         }
@@ -160,7 +184,11 @@ impl Value {
             Node::Borrowed(ptr, method) => b.object(*ptr as *mut ffi::PyObject, method.clone())?,
             Node::Callback(callback) => b.callback(callback.clone())?,
             Node::Promise(ticket) => b.promise(*ticket)?,
-            Node::Proxy(..) => return Err(crate::error::Error::Internal("a result object cannot go back to Python".into())),
+            Node::Proxy(..) => {
+                return Err(crate::error::Error::Internal(
+                    "a result object cannot go back to Python".into(),
+                ))
+            }
             Node::List(items) => {
                 let out = b.list(items.len())?;
                 done[i] = Some(out.clone());
@@ -294,13 +322,23 @@ impl PyBuilder for Value {
     fn numbers(&mut self, len: usize) -> Result<Index> {
         self.push(Node::Numbers(Vec::with_capacity(len)))
     }
-    fn fill_numbers(&mut self, list: &Index, _start: usize, room: usize, packed: &[u8]) -> Result<usize> {
+    fn fill_numbers(
+        &mut self,
+        list: &Index,
+        _start: usize,
+        room: usize,
+        packed: &[u8],
+    ) -> Result<usize> {
         let count = packed.len() / 8;
         if count == 0 || count > room {
             return Ok(0);
         }
         if let Node::Numbers(values) = self.node(*list) {
-            values.extend(packed.chunks_exact(8).map(|c| f64::from_ne_bytes(c.try_into().expect("8 bytes"))));
+            values.extend(
+                packed
+                    .chunks_exact(8)
+                    .map(|c| f64::from_ne_bytes(c.try_into().expect("8 bytes"))),
+            );
         }
         Ok(count)
     }

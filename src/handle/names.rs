@@ -28,7 +28,8 @@ pub fn intern(py: Python<'_>, name: &str) -> u32 {
             return id;
         }
         let id = n.strings.len() as u32;
-        n.strings.push(OwnedPtr::new(PyString::intern(py, name).as_any()));
+        n.strings
+            .push(OwnedPtr::new(PyString::intern(py, name).as_any()));
         n.ids.insert(name.to_owned(), id);
         id
     })

@@ -66,7 +66,9 @@ impl JsEnv {
         if pending || status == sys::Status::napi_pending_exception {
             Err(Error::JsPending)
         } else {
-            Err(Error::Internal(format!("{what} failed with status {status}")))
+            Err(Error::Internal(format!(
+                "{what} failed with status {status}"
+            )))
         }
     }
 
@@ -100,28 +102,52 @@ impl JsEnv {
 
     /// A JS string from UTF-8.
     pub fn string(self, s: &str) -> Result<sys::napi_value> {
-        napi_out!(self, sys::napi_value, napi_create_string_utf8(s.as_ptr().cast(), s.len() as isize))
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_create_string_utf8(s.as_ptr().cast(), s.len() as isize)
+        )
     }
 
     pub fn string_latin1(self, bytes: &[u8]) -> Result<sys::napi_value> {
-        napi_out!(self, sys::napi_value, napi_create_string_latin1(bytes.as_ptr().cast(), bytes.len() as isize))
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_create_string_latin1(bytes.as_ptr().cast(), bytes.len() as isize)
+        )
     }
 
     pub fn string_utf16(self, units: &[u16]) -> Result<sys::napi_value> {
-        napi_out!(self, sys::napi_value, napi_create_string_utf16(units.as_ptr(), units.len() as isize))
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_create_string_utf16(units.as_ptr(), units.len() as isize)
+        )
     }
 
     /// Runs `f` on a JS string's UTF-8 (lone surrogates become U+FFFD), without allocating
     /// for short strings.
     pub fn with_utf8<R>(self, v: sys::napi_value, f: impl FnOnce(&str) -> R) -> Result<R> {
         let mut buf = [0u8; 256];
-        let written = napi_out!(self, usize, napi_get_value_string_utf8(v, buf.as_mut_ptr().cast(), buf.len()))?;
+        let written = napi_out!(
+            self,
+            usize,
+            napi_get_value_string_utf8(v, buf.as_mut_ptr().cast(), buf.len())
+        )?;
         if written < buf.len() - 1 {
             return Ok(f(utf8(&buf[..written])));
         }
-        let len = napi_out!(self, usize, napi_get_value_string_utf8(v, ptr::null_mut(), 0))?;
+        let len = napi_out!(
+            self,
+            usize,
+            napi_get_value_string_utf8(v, ptr::null_mut(), 0)
+        )?;
         let mut big = vec![0u8; len + 1];
-        let written = napi_out!(self, usize, napi_get_value_string_utf8(v, big.as_mut_ptr().cast(), big.len()))?;
+        let written = napi_out!(
+            self,
+            usize,
+            napi_get_value_string_utf8(v, big.as_mut_ptr().cast(), big.len())
+        )?;
         Ok(f(utf8(&big[..written])))
     }
 
@@ -131,16 +157,26 @@ impl JsEnv {
     }
 
     pub fn bigint(self, negative: bool, words: &[u64]) -> Result<sys::napi_value> {
-        napi_out!(self, sys::napi_value, napi_create_bigint_words(negative as i32, words.len(), words.as_ptr()))
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_create_bigint_words(negative as i32, words.len(), words.as_ptr())
+        )
     }
 
     /// Sign and little-endian 64-bit words of a BigInt.
     pub fn get_bigint(self, v: sys::napi_value) -> Result<(bool, Vec<u64>)> {
         let mut count = 0usize;
         let mut sign = 0i32;
-        napi_call!(self, napi_get_value_bigint_words(v, ptr::null_mut(), &mut count, ptr::null_mut()))?;
+        napi_call!(
+            self,
+            napi_get_value_bigint_words(v, ptr::null_mut(), &mut count, ptr::null_mut())
+        )?;
         let mut words = vec![0u64; count];
-        napi_call!(self, napi_get_value_bigint_words(v, &mut sign, &mut count, words.as_mut_ptr()))?;
+        napi_call!(
+            self,
+            napi_get_value_bigint_words(v, &mut sign, &mut count, words.as_mut_ptr())
+        )?;
         Ok((sign != 0, words))
     }
 
@@ -172,17 +208,30 @@ impl JsEnv {
         napi_out!(self, sys::napi_value, napi_get_property(v, key))
     }
 
-    pub fn set_property(self, v: sys::napi_value, key: sys::napi_value, item: sys::napi_value) -> Result<()> {
+    pub fn set_property(
+        self,
+        v: sys::napi_value,
+        key: sys::napi_value,
+        item: sys::napi_value,
+    ) -> Result<()> {
         napi_call!(self, napi_set_property(v, key, item))
     }
 
     pub fn get_named(self, v: sys::napi_value, name: &std::ffi::CStr) -> Result<sys::napi_value> {
-        napi_out!(self, sys::napi_value, napi_get_named_property(v, name.as_ptr()))
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_get_named_property(v, name.as_ptr())
+        )
     }
 
-
     /// Defines an own data property (bypasses setters such as `__proto__`).
-    pub fn define_value(self, v: sys::napi_value, key: sys::napi_value, item: sys::napi_value) -> Result<()> {
+    pub fn define_value(
+        self,
+        v: sys::napi_value,
+        key: sys::napi_value,
+        item: sys::napi_value,
+    ) -> Result<()> {
         let descriptor = sys::napi_property_descriptor {
             utf8name: ptr::null(),
             name: key,
@@ -214,7 +263,11 @@ impl JsEnv {
 
     pub fn buffer_copy(self, bytes: &[u8]) -> Result<sys::napi_value> {
         let mut data: *mut c_void = ptr::null_mut();
-        napi_out!(self, sys::napi_value, napi_create_buffer_copy(bytes.len(), bytes.as_ptr().cast(), &mut data))
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_create_buffer_copy(bytes.len(), bytes.as_ptr().cast(), &mut data)
+        )
     }
 
     /// Runs `f` on the bytes of a TypedArray (with its kind), ArrayBuffer or DataView (kind
@@ -231,14 +284,27 @@ impl JsEnv {
         let kind = if napi_out!(self, bool, napi_is_typedarray(v))? {
             let mut kind = 0;
             let mut count = 0usize;
-            napi_call!(self, napi_get_typedarray_info(v, &mut kind, &mut count, &mut data, &mut buffer, &mut offset))?;
+            napi_call!(
+                self,
+                napi_get_typedarray_info(
+                    v,
+                    &mut kind,
+                    &mut count,
+                    &mut data,
+                    &mut buffer,
+                    &mut offset
+                )
+            )?;
             len = count * element_size(kind);
             Some(kind)
         } else if napi_out!(self, bool, napi_is_arraybuffer(v))? {
             napi_call!(self, napi_get_arraybuffer_info(v, &mut data, &mut len))?;
             None
         } else if napi_out!(self, bool, napi_is_dataview(v))? {
-            napi_call!(self, napi_get_dataview_info(v, &mut len, &mut data, &mut buffer, &mut offset))?;
+            napi_call!(
+                self,
+                napi_get_dataview_info(v, &mut len, &mut data, &mut buffer, &mut offset)
+            )?;
             None
         } else {
             return Ok(None);
@@ -257,12 +323,22 @@ impl JsEnv {
     pub fn float64_array(self, values: &[f64]) -> Result<sys::napi_value> {
         let bytes = std::mem::size_of_val(values);
         let mut data: *mut c_void = ptr::null_mut();
-        let buffer = napi_out!(self, sys::napi_value, napi_create_arraybuffer(bytes, &mut data))?;
+        let buffer = napi_out!(
+            self,
+            sys::napi_value,
+            napi_create_arraybuffer(bytes, &mut data)
+        )?;
         if bytes > 0 {
             // SAFETY: Node-API just allocated `bytes` writable bytes at `data`.
-            unsafe { ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes) };
+            unsafe {
+                ptr::copy_nonoverlapping(values.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes)
+            };
         }
-        napi_out!(self, sys::napi_value, napi_create_typedarray(sys::TypedarrayType::float64_array, values.len(), buffer, 0))
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_create_typedarray(sys::TypedarrayType::float64_array, values.len(), buffer, 0)
+        )
     }
 
     pub fn is_date(self, v: sys::napi_value) -> Result<bool> {
@@ -285,22 +361,56 @@ impl JsEnv {
         napi_out!(self, bool, napi_strict_equals(a, b))
     }
 
-    pub fn call(self, func: sys::napi_value, this: sys::napi_value, args: &[sys::napi_value]) -> Result<sys::napi_value> {
-        napi_out!(self, sys::napi_value, napi_call_function(this, func, args.len(), args.as_ptr()))
+    pub fn call(
+        self,
+        func: sys::napi_value,
+        this: sys::napi_value,
+        args: &[sys::napi_value],
+    ) -> Result<sys::napi_value> {
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_call_function(this, func, args.len(), args.as_ptr())
+        )
     }
 
-    pub fn new_instance(self, ctor: sys::napi_value, args: &[sys::napi_value]) -> Result<sys::napi_value> {
-        napi_out!(self, sys::napi_value, napi_new_instance(ctor, args.len(), args.as_ptr()))
+    pub fn new_instance(
+        self,
+        ctor: sys::napi_value,
+        args: &[sys::napi_value],
+    ) -> Result<sys::napi_value> {
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_new_instance(ctor, args.len(), args.as_ptr())
+        )
     }
 
     /// An External carrying `data`; `finalize` runs on this thread after it is collected.
     pub fn external(self, data: usize, finalize: sys::napi_finalize) -> Result<sys::napi_value> {
-        napi_out!(self, sys::napi_value, napi_create_external(data as *mut c_void, finalize, ptr::null_mut()))
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_create_external(data as *mut c_void, finalize, ptr::null_mut())
+        )
     }
 
     /// A JS function backed by a raw Node-API callback.
-    pub fn function(self, name: &std::ffi::CStr, cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value) -> Result<sys::napi_value> {
-        napi_out!(self, sys::napi_value, napi_create_function(name.as_ptr(), name.to_bytes().len() as isize, Some(cb), ptr::null_mut()))
+    pub fn function(
+        self,
+        name: &std::ffi::CStr,
+        cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value,
+    ) -> Result<sys::napi_value> {
+        napi_out!(
+            self,
+            sys::napi_value,
+            napi_create_function(
+                name.as_ptr(),
+                name.to_bytes().len() as isize,
+                Some(cb),
+                ptr::null_mut()
+            )
+        )
     }
 
     pub fn is_promise(self, v: sys::napi_value) -> Result<bool> {
@@ -342,8 +452,15 @@ impl JsEnv {
         unsafe { sys::napi_throw(self.0, error) };
     }
 
-    pub fn add_cleanup_hook(self, hook: unsafe extern "C" fn(*mut c_void), arg: usize) -> Result<()> {
-        napi_call!(self, napi_add_env_cleanup_hook(Some(hook), arg as *mut c_void))
+    pub fn add_cleanup_hook(
+        self,
+        hook: unsafe extern "C" fn(*mut c_void),
+        arg: usize,
+    ) -> Result<()> {
+        napi_call!(
+            self,
+            napi_add_env_cleanup_hook(Some(hook), arg as *mut c_void)
+        )
     }
 }
 

@@ -42,7 +42,11 @@ impl CallArgs {
 
     /// Pointer to argument `index`; the slot before it may be overwritten by the callee.
     pub fn at(&self, index: usize) -> *const *mut ffi::PyObject {
-        let base = if self.heap.is_empty() { self.inline.as_ptr() } else { self.heap.as_ptr() };
+        let base = if self.heap.is_empty() {
+            self.inline.as_ptr()
+        } else {
+            self.heap.as_ptr()
+        };
         // SAFETY: `1 + index <= len`, within the active storage (one past the end at most).
         unsafe { base.add(1 + index) }
     }
@@ -65,8 +69,15 @@ impl CallArgs {
         // keeps a writable slot before the first one passed, as ARGUMENTS_OFFSET requires.
         let result = unsafe {
             match name {
-                Some(name) => ffi::PyObject_VectorcallMethod(name.as_ptr(), self.at(0), (1 + positional) | offset, kwnames),
-                None => ffi::PyObject_Vectorcall(*self.at(0), self.at(1), positional | offset, kwnames),
+                Some(name) => ffi::PyObject_VectorcallMethod(
+                    name.as_ptr(),
+                    self.at(0),
+                    (1 + positional) | offset,
+                    kwnames,
+                ),
+                None => {
+                    ffi::PyObject_Vectorcall(*self.at(0), self.at(1), positional | offset, kwnames)
+                }
             }
         };
         // SAFETY: a new reference, or NULL with an exception set.
@@ -76,7 +87,11 @@ impl CallArgs {
 
 impl Drop for CallArgs {
     fn drop(&mut self) {
-        let slots = if self.heap.is_empty() { &self.inline[..self.len] } else { &self.heap[..] };
+        let slots = if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap[..]
+        };
         for &ptr in &slots[1..] {
             // SAFETY: each slot after the scratch one owns a reference; the owner is attached
             // (documented requirement of this type).

@@ -12,7 +12,11 @@ use crate::error::{Error, Result};
 use crate::python::exception;
 
 /// What a closure does when Python calls it; runs attached, on whichever thread called.
-pub type Body = dyn for<'py> Fn(Python<'py>, &Bound<'py, PyTuple>, Option<&Bound<'py, PyDict>>) -> Result<Bound<'py, PyAny>>
+pub type Body = dyn for<'py> Fn(
+        Python<'py>,
+        &Bound<'py, PyTuple>,
+        Option<&Bound<'py, PyDict>>,
+    ) -> Result<Bound<'py, PyAny>>
     + Send
     + Sync;
 
@@ -24,7 +28,9 @@ unsafe impl Sync for Def {}
 
 static DEF: Def = Def(ffi::PyMethodDef {
     ml_name: c"pyembed_callable".as_ptr(),
-    ml_meth: ffi::PyMethodDefPointer { PyCFunctionWithKeywords: trampoline },
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunctionWithKeywords: trampoline,
+    },
     ml_flags: ffi::METH_VARARGS | ffi::METH_KEYWORDS,
     ml_doc: std::ptr::null(),
 });
@@ -42,7 +48,8 @@ pub fn new<'py>(py: Python<'py>, body: Box<Body>) -> Result<Bound<'py, PyAny>> {
     // SAFETY: attached; `DEF` is static; NewEx takes its own reference to the capsule, so ours
     // is released right after.
     unsafe {
-        let function = ffi::PyCFunction_NewEx(&DEF.0 as *const _ as *mut _, capsule, std::ptr::null_mut());
+        let function =
+            ffi::PyCFunction_NewEx(&DEF.0 as *const _ as *mut _, capsule, std::ptr::null_mut());
         ffi::Py_DECREF(capsule);
         Bound::from_owned_ptr_or_opt(py, function).ok_or_else(|| exception::take(py))
     }
@@ -69,9 +76,12 @@ unsafe extern "C" fn trampoline(
         let py = Python::assume_attached();
         let body = &*(ffi::PyCapsule_GetPointer(capsule, CAPSULE.as_ptr()) as *const Box<Body>);
         let args = Bound::from_borrowed_ptr(py, args).cast_into_unchecked::<PyTuple>();
-        let kwargs = Bound::from_borrowed_ptr_or_opt(py, kwargs).map(|k| k.cast_into_unchecked::<PyDict>());
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(py, &args, kwargs.as_ref())))
-            .unwrap_or_else(|_| Err(Error::Internal("panic in a pyembed callable".into())));
+        let kwargs =
+            Bound::from_borrowed_ptr_or_opt(py, kwargs).map(|k| k.cast_into_unchecked::<PyDict>());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            body(py, &args, kwargs.as_ref())
+        }))
+        .unwrap_or_else(|_| Err(Error::Internal("panic in a pyembed callable".into())));
         match result {
             Ok(value) => value.into_ptr(),
             Err(err) => {
@@ -91,10 +101,11 @@ fn raise(py: Python<'_>, err: Error) {
     let message = err.to_string();
     let exc = match err {
         Error::Python(_) => pyo3::exceptions::PyRuntimeError::new_err(message),
-        Error::InvalidArg(_) | Error::Conversion(_) => pyo3::exceptions::PyTypeError::new_err(message),
+        Error::InvalidArg(_) | Error::Conversion(_) => {
+            pyo3::exceptions::PyTypeError::new_err(message)
+        }
         Error::JsException(js) => crate::python::code::js_error(py, &js),
         _ => pyo3::exceptions::PyRuntimeError::new_err(message),
     };
     exc.restore(py);
 }
-

@@ -2,16 +2,18 @@
 
 use std::ffi::CString;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use pyo3::ffi;
 
 use crate::error::{Error, Result};
 use crate::python::exception;
 
 /// The `__main__` module's dict, shared by every plain `Python` instance.
 pub fn main_dict(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
-    let main = py.import("__main__").map_err(|e| exception::from_pyerr(py, e))?;
+    let main = py
+        .import("__main__")
+        .map_err(|e| exception::from_pyerr(py, e))?;
     Ok(main.dict())
 }
 
@@ -25,7 +27,12 @@ pub fn eval<'py>(py: Python<'py>, expr: &str) -> Result<Bound<'py, PyAny>> {
     run(py, expr, ffi::Py_eval_input, "<eval>")
 }
 
-fn run<'py>(py: Python<'py>, source: &str, start: i32, filename: &str) -> Result<Bound<'py, PyAny>> {
+fn run<'py>(
+    py: Python<'py>,
+    source: &str,
+    start: i32,
+    filename: &str,
+) -> Result<Bound<'py, PyAny>> {
     let source = CString::new(source)
         .map_err(|_| Error::invalid_arg("Python source code must not contain NUL characters"))?;
     let filename = CString::new(filename).expect("static filename");
@@ -64,7 +71,8 @@ pub fn import<'py>(py: Python<'py>, name: &str) -> Result<Bound<'py, PyAny>> {
 pub fn imported<'py>(name: &Bound<'py, PyString>) -> Result<Option<Bound<'py, PyAny>>> {
     let py = name.py();
     // SAFETY: attached; returns a new reference, or NULL with or without an error set.
-    let module = unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyImport_GetModule(name.as_ptr())) };
+    let module =
+        unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyImport_GetModule(name.as_ptr())) };
     let Some(module) = module else {
         // SAFETY: attached; NULL with an error means sys.modules itself failed.
         return match unsafe { ffi::PyErr_Occurred() }.is_null() {
@@ -76,7 +84,9 @@ pub fn imported<'py>(name: &Bound<'py, PyString>) -> Result<Option<Bound<'py, Py
         .getattr("__spec__")
         .and_then(|spec| match spec.is_none() {
             true => Ok(false),
-            false => spec.getattr("_initializing").map_or(Ok(false), |v| v.is_truthy()),
+            false => spec
+                .getattr("_initializing")
+                .map_or(Ok(false), |v| v.is_truthy()),
         })
         .map_err(|e| exception::from_pyerr(py, e))?;
     Ok((!initializing).then_some(module))
@@ -86,7 +96,8 @@ pub fn imported<'py>(name: &Bound<'py, PyString>) -> Result<Option<Bound<'py, Py
 pub fn reload<'py>(module: &Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>> {
     let py = module.py();
     // SAFETY: attached; returns a new reference or NULL.
-    let fresh = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyImport_ReloadModule(module.as_ptr())) };
+    let fresh =
+        unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyImport_ReloadModule(module.as_ptr())) };
     fresh.map_err(|e| exception::from_pyerr(py, e))
 }
 
@@ -177,7 +188,8 @@ pub fn host_module(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 
 /// `pyembed.JSError(message, name, stack)`, ready to raise.
 pub fn js_error(py: Python<'_>, e: &crate::error::JsException) -> PyErr {
-    match host_module(py).and_then(|m| m.getattr("JSError")?.call1((&e.message, &e.name, &e.stack))) {
+    match host_module(py).and_then(|m| m.getattr("JSError")?.call1((&e.message, &e.name, &e.stack)))
+    {
         Ok(exc) => PyErr::from_value(exc),
         Err(err) => err,
     }
@@ -189,7 +201,9 @@ pub fn expose(py: Python<'_>, name: &str, members: &Bound<'_, PyAny>) -> Result<
         let members = members.cast::<PyDict>()?;
         let module = pyo3::types::PyModule::new(py, name)?;
         module.dict().update(members.as_mapping())?;
-        py.import("sys")?.getattr("modules")?.set_item(name, module)?;
+        py.import("sys")?
+            .getattr("modules")?
+            .set_item(name, module)?;
         Ok(())
     })();
     result.map_err(|e| exception::from_pyerr(py, e))
@@ -203,10 +217,16 @@ pub fn schedule_coroutine<'py>(
 ) -> Result<Option<Bound<'py, PyAny>>> {
     let py = value.py();
     let result: PyResult<Option<Bound<'py, PyAny>>> = (|| {
-        if !py.import("asyncio")?.call_method1("iscoroutine", (value,))?.is_truthy()? {
+        if !py
+            .import("asyncio")?
+            .call_method1("iscoroutine", (value,))?
+            .is_truthy()?
+        {
             return Ok(None);
         }
-        host_module(py)?.call_method1("_schedule", (value, done)).map(Some)
+        host_module(py)?
+            .call_method1("_schedule", (value, done))
+            .map(Some)
     })();
     result.map_err(|e| exception::from_pyerr(py, e))
 }
@@ -226,7 +246,10 @@ pub fn new_js_promise(py: Python<'_>) -> Result<Bound<'_, PyAny>> {
 }
 
 /// Settles a `pyembed.JSPromise` with a value or an exception.
-pub fn settle_js_promise<'py>(promise: &Bound<'py, PyAny>, outcome: std::result::Result<Bound<'py, PyAny>, PyErr>) -> Result<()> {
+pub fn settle_js_promise<'py>(
+    promise: &Bound<'py, PyAny>,
+    outcome: std::result::Result<Bound<'py, PyAny>, PyErr>,
+) -> Result<()> {
     let py = promise.py();
     let result: PyResult<()> = (|| {
         let future = promise.getattr("_future")?;

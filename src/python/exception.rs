@@ -61,8 +61,11 @@ fn fetch(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
     }
     #[cfg(not(Py_3_12))]
     {
-        let (mut ptype, mut pvalue, mut ptb) =
-            (std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut ptype, mut pvalue, mut ptb) = (
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
         // SAFETY: attached; the out-pointers receive new references (or NULL).
         unsafe {
             ffi::PyErr_Fetch(&mut ptype, &mut pvalue, &mut ptb);
@@ -99,7 +102,8 @@ fn chained<'py>(exc: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
         Err(e) => discard(py, e, None),
     };
     get("__cause__").or_else(|| {
-        let suppressed = get("__suppress_context__").is_some_and(|v| v.is_truthy().unwrap_or(false));
+        let suppressed =
+            get("__suppress_context__").is_some_and(|v| v.is_truthy().unwrap_or(false));
         if suppressed {
             None
         } else {

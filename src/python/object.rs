@@ -23,7 +23,6 @@ impl OwnedPtr {
         self.0.as_ptr()
     }
 
-
     /// A new `Bound` to the same object (a new strong reference).
     pub fn bind<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
         // SAFETY: we hold a strong reference, so the object is alive.

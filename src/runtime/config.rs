@@ -53,8 +53,13 @@ pub fn resolve(options: &Options, linked: &str) -> Result<Settings, String> {
 /// The venv's python, after checking that the venv was made by the same Python minor version.
 fn venv_python(venv: &Path, linked: &str) -> Result<String, String> {
     let cfg = venv.join("pyvenv.cfg");
-    let text = std::fs::read_to_string(&cfg)
-        .map_err(|e| format!("{} is not a virtualenv ({}: {e})", venv.display(), cfg.display()))?;
+    let text = std::fs::read_to_string(&cfg).map_err(|e| {
+        format!(
+            "{} is not a virtualenv ({}: {e})",
+            venv.display(),
+            cfg.display()
+        )
+    })?;
     let version = text
         .lines()
         .filter_map(|line| line.split_once('='))

@@ -26,7 +26,10 @@ pub fn promote_to_global() -> Result<String, String> {
     // SAFETY: RTLD_NOLOAD only changes the flags of an object that is already loaded; the handle
     // is deliberately never closed, so libpython stays global for the life of the process.
     let handle = unsafe {
-        libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL | libc::RTLD_NOLOAD)
+        libc::dlopen(
+            path.as_ptr(),
+            libc::RTLD_NOW | libc::RTLD_GLOBAL | libc::RTLD_NOLOAD,
+        )
     };
     let path = path.to_string_lossy().into_owned();
     if handle.is_null() {

@@ -55,7 +55,9 @@ pub fn get() -> Result<&'static Runtime> {
             .unwrap_or_default();
         start(options)
     });
-    started.as_ref().map_err(|reason| Error::Init(reason.clone()))
+    started
+        .as_ref()
+        .map_err(|reason| Error::Init(reason.clone()))
 }
 
 /// True once the runtime started successfully.
@@ -138,7 +140,8 @@ unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String,
         .into_owned();
     // SAFETY: attached since initialization.
     let py = unsafe { pyo3::Python::assume_attached() };
-    crate::python::code::host_module(py).map_err(|e| format!("cannot create the pyembed module: {e}"))?;
+    crate::python::code::host_module(py)
+        .map_err(|e| format!("cannot create the pyembed module: {e}"))?;
     Ok(version)
 }
 
