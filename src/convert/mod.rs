@@ -43,6 +43,16 @@ const PACK_THRESHOLD: usize = 64;
 /// Largest integer magnitude that converts to a JS number (2^53 - 1); larger ones become BigInt.
 const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
+/// The numbers in a packed Float64Array's bytes, if there are some and they fit in `room`.
+fn unpack(packed: &[u8], room: usize) -> Option<impl Iterator<Item = f64> + '_> {
+    let count = packed.len() / 8;
+    (count > 0 && count <= room).then(|| {
+        packed
+            .chunks_exact(8)
+            .map(|c| f64::from_ne_bytes(c.try_into().expect("8-byte chunk")))
+    })
+}
+
 fn too_deep() -> crate::error::Error {
     crate::error::Error::Conversion(format!("value nested deeper than {MAX_DEPTH} levels"))
 }

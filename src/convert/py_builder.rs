@@ -7,7 +7,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PySet, PyString};
 
-use super::{PyBuilder, MAX_SAFE_INTEGER};
+use super::{unpack, PyBuilder, MAX_SAFE_INTEGER};
 use crate::callback::JsCallback;
 use crate::error::{Error, Result};
 use crate::python::exception;
@@ -151,25 +151,25 @@ impl<'py> PyBuilder for PyObjects<'py> {
         room: usize,
         packed: &[u8],
     ) -> Result<usize> {
-        let count = packed.len() / 8;
-        if count == 0 || count > room {
+        let Some(values) = unpack(packed, room) else {
             return Ok(0);
-        }
+        };
         // SAFETY: attached; `list` was made by `list(len)` with slots `start..start + room` still
-        // empty (NULL), and `count <= room`; each slot gets one new reference.
+        // empty (NULL), and `unpack` yields at most `room` numbers; each slot gets one new
+        // reference.
         unsafe {
             let items = (*list.as_ptr().cast::<ffi::PyListObject>())
                 .ob_item
                 .add(start);
-            for (i, chunk) in packed.chunks_exact(8).enumerate() {
-                let value = number_ptr(f64::from_ne_bytes(chunk.try_into().expect("8-byte chunk")));
+            for (i, d) in values.enumerate() {
+                let value = number_ptr(d);
                 if value.is_null() {
                     return Err(exception::take(self.py));
                 }
                 *items.add(i) = value;
             }
         }
-        Ok(count)
+        Ok(packed.len() / 8)
     }
 
     /// A list of `len` empty slots (empty slots are safe to drop if filling fails).

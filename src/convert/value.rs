@@ -12,7 +12,7 @@ use std::sync::Arc;
 use napi::sys;
 use pyo3::ffi;
 
-use super::{JsBuilder, PyBuilder, Text};
+use super::{unpack, JsBuilder, PyBuilder, Text};
 use crate::callback::JsCallback;
 use crate::error::Result;
 use crate::python::OwnedPtr;
@@ -329,27 +329,22 @@ impl PyBuilder for Value {
         room: usize,
         packed: &[u8],
     ) -> Result<usize> {
-        let count = packed.len() / 8;
-        if count == 0 || count > room {
+        let Some(numbers) = unpack(packed, room) else {
             return Ok(0);
-        }
+        };
         if let Node::Numbers(values) = self.node(*list) {
-            values.extend(
-                packed
-                    .chunks_exact(8)
-                    .map(|c| f64::from_ne_bytes(c.try_into().expect("8 bytes"))),
-            );
+            values.extend(numbers);
         }
-        Ok(count)
+        Ok(packed.len() / 8)
     }
     fn list(&mut self, len: usize) -> Result<Index> {
-        self.push(Node::List(vec![0; len]))
+        JsBuilder::array(self, len)
     }
     fn list_set(&mut self, list: &Index, index: usize, item: Index) -> Result<()> {
         JsBuilder::set_element(self, list, index, item)
     }
     fn dict(&mut self) -> Result<Index> {
-        self.push(Node::Object(Vec::new()))
+        JsBuilder::object(self)
     }
     fn dict_set(&mut self, dict: &Index, key: Index, value: Index) -> Result<()> {
         if let Node::Object(entries) = self.node(*dict) {
