@@ -19,7 +19,7 @@ export declare function callAsync(owner: number, id: number, name: string | null
  * Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
  * queued call never runs, a running one gets `pyembed.Cancelled` raised in its thread (at its
  * next bytecode; C code blocking without checking signals runs on until it returns), an
- * awaited coroutine is cancelled. Runs on a helper thread, so the JS thread never waits for
+ * awaited coroutine is cancelled. Runs on `pyembed-helper`, so the JS thread never waits for
  * the GIL.
  */
 export declare function cancelCall(call: number): void

@@ -320,30 +320,25 @@ pub fn settled(js: JsEnv, ticket: u32, ok: bool, value: sys::napi_value) {
         let _ = reply.send(result);
         return;
     }
-    // On a helper thread: the interpreter's own thread may be the one blocked waiting for it
+    // On the helper thread: the interpreter's own thread may be the one blocked waiting for it
     // (`JSPromise.result()`), and the JS thread must not wait for the GIL.
-    let _ = thread::Builder::new()
-        .name("pyembed-settle".into())
-        .spawn(move || {
-            let _ = crate::python::attach::with_gil(|py| {
-                let waiting = {
-                    let mut map = PROMISES.lock().unwrap_or_else(|e| e.into_inner());
-                    let map = map.get_or_insert_with(HashMap::new);
-                    match map.remove(&ticket) {
-                        Some(Slot::Waiting(promise)) => Some((promise, result)),
-                        _ => {
-                            map.insert(ticket, Slot::Settled(result)); // its JSPromise is not made yet
-                            None
-                        }
-                    }
-                };
-                if let Some((promise, result)) = waiting {
-                    settle_promise(py, &promise.bind(py), result);
-                    promise.release(py);
+    crate::context::helper(Box::new(move |py| {
+        let waiting = {
+            let mut map = PROMISES.lock().unwrap_or_else(|e| e.into_inner());
+            let map = map.get_or_insert_with(HashMap::new);
+            match map.remove(&ticket) {
+                Some(Slot::Waiting(promise)) => Some((promise, result)),
+                _ => {
+                    map.insert(ticket, Slot::Settled(result)); // its JSPromise is not made yet
+                    None
                 }
-            });
-            crate::python::attach::forget_thread();
-        });
+            }
+        };
+        if let Some((promise, result)) = waiting {
+            settle_promise(py, &promise.bind(py), result);
+            promise.release(py);
+        }
+    }));
 }
 
 fn to_value(js: JsEnv, value: sys::napi_value) -> Result<(Value, usize)> {

@@ -1,8 +1,8 @@
 //! Cancelling `_async` calls: the state a cancellable job is in, and `cancelCall`.
 //!
 //! Thread rules: the state is only read or changed attached (holding the GIL), by the Python
-//! thread running the job or by a short-lived `pyembed-cancel` thread, never by the JS thread,
-//! which therefore never waits for the GIL to cancel.
+//! thread running the job or by `pyembed-helper`, never by the JS thread, which therefore never
+//! waits for the GIL to cancel.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use napi_derive::napi;
 use pyo3::prelude::*;
 
-use crate::python::{attach, code, OwnedPtr};
+use crate::context;
+use crate::python::{code, OwnedPtr};
 
 /// Where a job is, for cancellation. Only read or changed attached (holding the GIL), so the
 /// Python thread and the canceller see one consistent state; no Python code runs while the lock
@@ -50,53 +51,45 @@ pub(crate) fn settled(call: u32) {
 /// Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
 /// queued call never runs, a running one gets `pyembed.Cancelled` raised in its thread (at its
 /// next bytecode; C code blocking without checking signals runs on until it returns), an
-/// awaited coroutine is cancelled. Runs on a helper thread, so the JS thread never waits for
+/// awaited coroutine is cancelled. Runs on `pyembed-helper`, so the JS thread never waits for
 /// the GIL.
 #[napi]
 pub fn cancel_call(call: u32) {
     let Some(control) = CONTROLS.with(|c| c.borrow_mut().remove(&call)) else {
         return;
     };
-    let _ = std::thread::Builder::new()
-        .name("pyembed-cancel".into())
-        .spawn(move || {
-            let _ = attach::with_gil(|py| {
-                let cancelled = code::cancelled_type(py); // Python code: before taking the lock
-                let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
-                let awaiting = match std::mem::take(&mut *state) {
-                    State::Queued => {
-                        *state = State::Cancelled;
-                        None
-                    }
-                    State::Running(thread) => {
-                        if let Ok(cancelled) = &cancelled {
-                            // SAFETY: attached; `thread` runs this job (the state says so under the
-                            // GIL); the exception type is alive.
-                            unsafe {
-                                pyo3::ffi::PyThreadState_SetAsyncExc(
-                                    thread as _,
-                                    cancelled.as_ptr(),
-                                )
-                            };
-                        }
-                        *state = State::Interrupted(thread);
-                        None
-                    }
-                    State::Awaiting(future) => {
-                        *state = State::Done;
-                        Some(future)
-                    }
-                    other => {
-                        *state = other;
-                        None
-                    }
-                };
-                drop(state); // cancel() runs the done-callback right here, which takes the lock
-                if let Some(future) = awaiting {
-                    let _ = future.bind(py).call_method0("cancel");
-                    future.release(py);
+    context::helper(Box::new(move |py| {
+        let cancelled = code::cancelled_type(py); // Python code: before taking the lock
+        let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
+        let awaiting = match std::mem::take(&mut *state) {
+            State::Queued => {
+                *state = State::Cancelled;
+                None
+            }
+            State::Running(thread) => {
+                if let Ok(cancelled) = &cancelled {
+                    // SAFETY: attached; `thread` runs this job (the state says so under the
+                    // GIL); the exception type is alive.
+                    unsafe {
+                        pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr())
+                    };
                 }
-            });
-            attach::forget_thread();
-        });
+                *state = State::Interrupted(thread);
+                None
+            }
+            State::Awaiting(future) => {
+                *state = State::Done;
+                Some(future)
+            }
+            other => {
+                *state = other;
+                None
+            }
+        };
+        drop(state); // cancel() runs the done-callback right here, which takes the lock
+        if let Some(future) = awaiting {
+            let _ = future.bind(py).call_method0("cancel");
+            future.release(py);
+        }
+    }));
 }

@@ -5,10 +5,13 @@
 //! thread detaches, so JS threads and Python threads get the GIL. Jobs never touch Node-API:
 //! what they produce goes back to the JS thread as owned data (`convert::Value`).
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use pyo3::{ffi, Python};
+
+use crate::python::attach;
 
 /// Work for the Python thread.
 pub type Job = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
@@ -63,5 +66,29 @@ fn next(jobs: &Receiver<Job>, spin: bool) -> Job {
         Err(_) => loop {
             std::thread::park();
         },
+    }
+}
+
+/// Runs `job` attached on `pyembed-helper`, a thread for the short GIL-needing chores (cancelling
+/// a call, settling a `JSPromise`) that neither the JS thread (it must not wait for the GIL) nor
+/// the interpreter's thread (it may be busy with the very call concerned) can do.
+pub fn helper(job: Job) {
+    static HELPER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+    let sender = HELPER.get_or_init(|| {
+        let (tx, rx) = channel();
+        std::thread::Builder::new()
+            .name("pyembed-helper".into())
+            .spawn(move || {
+                for job in rx {
+                    let _ = attach::with_gil(|py| {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
+                    });
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    if let Some(sender) = sender {
+        let _ = sender.send(job);
     }
 }
