@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative as relativePath } from 'node:path'
 import { test } from 'node:test'
 
 import { Python, kwargs } from 'pyembed'
@@ -21,9 +21,12 @@ test('a plugin class returns a string (python.ts quick start)', () => {
 })
 
 test('add_syspath resolves relative paths and adds each once', () => {
-  py.add_syspath(fixtures)
+  const relative = relativePath(process.cwd(), fixtures)
+  assert.ok(!relative.startsWith('/'))
+  py.add_syspath(relative)
   py.add_syspath(fixtures)
   assert.equal(py.eval(`__import__("sys").path.count(${JSON.stringify(fixtures)})`), 1)
+  assert.equal(py.eval(`${JSON.stringify(relative)} in __import__("sys").path`), false)
 })
 
 test('reload picks up changed plugin code; existing proxies see it', () => {

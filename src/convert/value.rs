@@ -177,8 +177,12 @@ impl Value {
             Node::Date(ms) => b.date(*ms)?,
             Node::Numbers(values) => {
                 let out = b.numbers(values.len())?;
-                let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
-                b.fill_numbers(&out, 0, values.len(), &bytes)?;
+                // SAFETY: any f64 slice is readable as bytes (no padding, alignment 1 suffices);
+                // the view lives only for this call.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len() * 8)
+                };
+                b.fill_numbers(&out, 0, values.len(), bytes)?;
                 out
             }
             Node::Borrowed(ptr, method) => b.object(*ptr as *mut ffi::PyObject, method.clone())?,
