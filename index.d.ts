@@ -10,7 +10,7 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /** Appends a directory to `sys.path` (once). */
-export declare function addSyspath(dir: string): void
+export declare function addSyspath(owner: number, dir: string): void
 
 /** Like `call`, asynchronously: settles call `call` with `getattr(obj, name)(*args, **kwargs)`. */
 export declare function callAsync(owner: number, id: number, name: string | null, args: unknown[], kwargs: Record<string, unknown> | null, call: number, cancellable: boolean): void
@@ -19,13 +19,20 @@ export declare function callAsync(owner: number, id: number, name: string | null
  * Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
  * queued call never runs, a running one gets `pyembed.Cancelled` raised in its thread (at its
  * next bytecode; C code blocking without checking signals runs on until it returns), an
- * awaited coroutine is cancelled. Runs on `pyembed-helper`, so the JS thread never waits for
+ * awaited coroutine is cancelled. Runs on the interpreter's helper thread, so the JS thread never waits for
  * the GIL.
  */
 export declare function cancelCall(call: number): void
 
 /** Releases every handle of `owner`; returns how many. */
 export declare function clear(owner: number): number
+
+/**
+ * Closes context `interp` (see `Interp::close`); settles call `call` with true once ended, false
+ * if Python threads were still running after `timeoutMs` (the interpreter is left alive).
+ * Closing a closed context settles with true at once.
+ */
+export declare function closeContext(interp: number, timeoutMs: number, call: number): void
 
 /**
  * Sets start-up options. Throws `ERR_PY_ALREADY_INITIALIZED` once Python has started.
@@ -46,6 +53,13 @@ export interface ConfigureOptions {
   executable?: string
 }
 
+/**
+ * Creates a context: `kind` is `'isolated'` (own GIL on Python 3.12+) or `'shared-gil'`;
+ * `stdout`/`stderr`, if functions, receive its output (whole lines, in order). Returns its
+ * interpreter id.
+ */
+export declare function createContext(kind: string, stdout: ((text: string) => void) | null | undefined, stderr: ((text: string) => void) | null | undefined): number
+
 /** `del obj.name`. */
 export declare function delAttr(id: number, name: string): void
 
@@ -65,23 +79,23 @@ export declare function evalAsync(owner: number, source: string, call: number, c
  * Runs statements in the shared `__main__` namespace.
  *
  * ```js
- * native.exec('x = 1 + 1')
+ * native.exec(owner, 'x = 1 + 1')
  * ```
  */
-export declare function exec(source: string): void
+export declare function exec(owner: number, source: string): void
 
 /** Like `exec`, asynchronously (settles with null). */
-export declare function execAsync(source: string, call: number, cancellable: boolean): void
+export declare function execAsync(owner: number, source: string, call: number, cancellable: boolean): void
 
 /**
  * Makes a host module importable from Python: functions become callables that call back
  * into JS, other members are converted.
  *
  * ```js
- * native.expose('host', { log: (m) => console.log(m), version: 2 })  // Python: import host
+ * native.expose(owner, 'host', { log: (m) => console.log(m), version: 2 })  // import host
  * ```
  */
-export declare function expose(name: string, members: Record<string, unknown>): void
+export declare function expose(owner: number, name: string, members: Record<string, unknown>): void
 
 /**
  * Reads `obj.name` now. Returns the converted value, `undefined` when there is no such
@@ -135,8 +149,11 @@ export declare function iterate(owner: number, id: number): unknown
  */
 export declare function moduleIs(id: number, name: string): boolean
 
-/** A new owner id: every handle created through a `Python` instance is tagged with its id. */
-export declare function newOwner(): number
+/**
+ * A new owner id for a `Python` instance on interpreter `interp` (0: the main one, else a
+ * context's): every handle created through the instance is tagged with its id.
+ */
+export declare function newOwner(interp: number): number
 
 /** `next(iterator)`, or the `done` hook symbol when it is exhausted. */
 export declare function next(owner: number, id: number): unknown
@@ -193,4 +210,9 @@ export interface VersionInfo {
   executable: string
   /** Path of the loaded libpython. */
   libpython: string
+  /**
+   * What `{ context: 'isolated' }` creates here: `'own-gil'` (Python 3.12+) or
+   * `'shared-gil'`.
+   */
+  subinterpreters: 'own-gil' | 'shared-gil'
 }

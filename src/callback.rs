@@ -23,6 +23,7 @@ use napi::sys;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
+use crate::context::InterpId;
 use crate::convert::{JsBuilder, JsValues, PyObjects, ToJs, ToPy, Value};
 use crate::error::{Error, JsException, Result};
 use crate::inbox::{self, Message, Outbox};
@@ -32,6 +33,8 @@ use crate::python::{closure, OwnedPtr};
 /// A JS function as seen from Python threads.
 pub struct JsCallback {
     id: u32,
+    /// The interpreter its Python callable lives in (its arguments' proxies belong there).
+    interp: InterpId,
     /// The function's env, only dereferenced on `thread`.
     env: usize,
     thread: ThreadId,
@@ -44,12 +47,16 @@ impl Drop for JsCallback {
     }
 }
 
+/// Where a marshalled call's result goes.
+type Reply = Sender<Result<(Value, usize)>>;
+
 /// A call of a JS function from another thread, waiting for its reply.
 pub struct Request {
     id: u32,
+    interp: InterpId,
     args: Value,
     roots: Vec<usize>,
-    reply: Sender<Result<(Value, usize)>>,
+    reply: Reply,
 }
 
 #[derive(Default)]
@@ -57,7 +64,9 @@ struct Registry {
     functions: Vec<Option<sys::napi_ref>>,
     free: Vec<u32>,
     /// Replies of marshalled calls waiting for a returned Promise, by ticket.
-    awaiting: HashMap<u32, Sender<Result<(Value, usize)>>>,
+    awaiting: HashMap<u32, (InterpId, Reply)>,
+    /// The interpreter each watched Promise was passed to, by ticket.
+    watched: HashMap<u32, InterpId>,
 }
 
 /// Tickets name the Promises being awaited for Python (`awaitPromise` hook), process-wide.
@@ -73,9 +82,15 @@ enum Slot {
     Settled(Result<(Value, usize)>),
 }
 
-/// Has the TS layer report when `promise` settles (to `settled`), under a new ticket. JS thread
-/// only.
-pub fn watch(js: JsEnv, promise: sys::napi_value) -> Result<u32> {
+/// Has the TS layer report when `promise` settles (to `settled`), under a new ticket, for
+/// interpreter `interp`. JS thread only.
+pub fn watch(js: JsEnv, promise: sys::napi_value, interp: InterpId) -> Result<u32> {
+    let ticket = start_watch(js, promise)?;
+    REGISTRY.with(|r| r.borrow_mut().watched.insert(ticket, interp));
+    Ok(ticket)
+}
+
+fn start_watch(js: JsEnv, promise: sys::napi_value) -> Result<u32> {
     let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
     let hook = hooks::get(js, |h| h.await_promise)?;
     js.call(hook, js.undefined()?, &[promise, js.double(ticket as f64)?])?;
@@ -123,8 +138,8 @@ thread_local! {
     static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
 }
 
-/// Keeps `func` for Python. JS thread only.
-pub fn register(js: JsEnv, func: sys::napi_value) -> Result<Arc<JsCallback>> {
+/// Keeps `func` for Python (interpreter `interp`). JS thread only.
+pub fn register(js: JsEnv, func: sys::napi_value, interp: InterpId) -> Result<Arc<JsCallback>> {
     let outbox = inbox::outbox(js)?;
     let reference = js.reference(func)?;
     let id = REGISTRY.with(|r| {
@@ -142,6 +157,7 @@ pub fn register(js: JsEnv, func: sys::napi_value) -> Result<Arc<JsCallback>> {
     });
     Ok(Arc::new(JsCallback {
         id,
+        interp,
         env: js.0 as usize,
         thread: thread::current().id(),
         outbox,
@@ -191,6 +207,7 @@ fn invoke<'py>(
     let (reply, answer) = crossbeam_channel::bounded(1);
     let request = Request {
         id: cb.id,
+        interp: cb.interp,
         args: walk.into_builder(),
         roots,
         reply,
@@ -198,7 +215,7 @@ fn invoke<'py>(
     if !cb.outbox.send(Message::Callback(request)) {
         return Err(ended());
     }
-    let (value, root) = py.detach(|| answer.recv()).map_err(|_| ended())??;
+    let (value, root) = crate::context::wait_serving(py, &answer).ok_or_else(ended)??;
     value.build_py(root, &mut PyObjects::new(py))
 }
 
@@ -278,12 +295,13 @@ fn describe(js: JsEnv, thrown: sys::napi_value) -> JsException {
 pub fn serve(js: JsEnv, request: Request) {
     let Request {
         id,
+        interp,
         mut args,
         roots,
         reply,
     } = request;
     let result = (|| {
-        let mut build = JsValues::new(js, 0);
+        let mut build = JsValues::new(js, 0).in_interp(interp);
         let argv = roots
             .iter()
             .map(|&r| args.build_js(r, &mut build))
@@ -291,16 +309,16 @@ pub fn serve(js: JsEnv, request: Request) {
         call(js, id, &argv)
     })();
     match result {
-        Ok(value) if js.is_promise(value).unwrap_or(false) => match watch(js, value) {
+        Ok(value) if js.is_promise(value).unwrap_or(false) => match start_watch(js, value) {
             Ok(ticket) => {
-                REGISTRY.with(|r| r.borrow_mut().awaiting.insert(ticket, reply));
+                REGISTRY.with(|r| r.borrow_mut().awaiting.insert(ticket, (interp, reply)));
             }
             Err(e) => {
                 let _ = reply.send(Err(e));
             }
         },
         Ok(value) => {
-            let _ = reply.send(to_value(js, value));
+            let _ = reply.send(to_value(js, value, interp));
         }
         Err(e) => {
             let _ = reply.send(Err(e));
@@ -311,38 +329,48 @@ pub fn serve(js: JsEnv, request: Request) {
 /// A watched Promise settled (reported by the TS `awaitPromise` hook): reply to the marshalled
 /// call waiting for it, or settle the `JSPromise` made for Python.
 pub fn settled(js: JsEnv, ticket: u32, ok: bool, value: sys::napi_value) {
+    let (reply, interp) = REGISTRY.with(|r| {
+        let mut r = r.borrow_mut();
+        match r.awaiting.remove(&ticket) {
+            Some((interp, reply)) => (Some(reply), interp),
+            None => (None, r.watched.remove(&ticket).unwrap_or(0)),
+        }
+    });
     let result = if ok {
-        to_value(js, value)
+        to_value(js, value, interp)
     } else {
         Err(Error::JsException(describe(js, value)))
     };
-    if let Some(reply) = REGISTRY.with(|r| r.borrow_mut().awaiting.remove(&ticket)) {
+    if let Some(reply) = reply {
         let _ = reply.send(result);
         return;
     }
-    // On the helper thread: the interpreter's own thread may be the one blocked waiting for it
+    // On a helper thread: the interpreter's own thread may be the one blocked waiting for it
     // (`JSPromise.result()`), and the JS thread must not wait for the GIL.
-    crate::context::helper(Box::new(move |py| {
-        let waiting = {
-            let mut map = PROMISES.lock().unwrap_or_else(|e| e.into_inner());
-            let map = map.get_or_insert_with(HashMap::new);
-            match map.remove(&ticket) {
-                Some(Slot::Waiting(promise)) => Some((promise, result)),
-                _ => {
-                    map.insert(ticket, Slot::Settled(result)); // its JSPromise is not made yet
-                    None
+    crate::context::helper(
+        interp,
+        Box::new(move |py| {
+            let waiting = {
+                let mut map = PROMISES.lock().unwrap_or_else(|e| e.into_inner());
+                let map = map.get_or_insert_with(HashMap::new);
+                match map.remove(&ticket) {
+                    Some(Slot::Waiting(promise)) => Some((promise, result)),
+                    _ => {
+                        map.insert(ticket, Slot::Settled(result)); // its JSPromise is not made yet
+                        None
+                    }
                 }
+            };
+            if let Some((promise, result)) = waiting {
+                settle_promise(py, &promise.bind(py), result);
+                promise.release(py);
             }
-        };
-        if let Some((promise, result)) = waiting {
-            settle_promise(py, &promise.bind(py), result);
-            promise.release(py);
-        }
-    }));
+        }),
+    );
 }
 
-fn to_value(js: JsEnv, value: sys::napi_value) -> Result<(Value, usize)> {
-    let mut walk = ToPy::new(js, Value::default());
+fn to_value(js: JsEnv, value: sys::napi_value, interp: InterpId) -> Result<(Value, usize)> {
+    let mut walk = ToPy::new(js, Value::default()).for_interp(interp);
     let root = walk.convert(value)?;
     Ok((walk.into_builder(), root))
 }

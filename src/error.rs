@@ -45,6 +45,11 @@ pub enum Error {
     JsException(JsException),
     /// A JS exception is already pending (a getter or proxy trap threw): let it propagate as is.
     JsPending,
+    /// A proxy of one context passed to another (or to the main interpreter);
+    /// `ERR_PY_CONTEXT_MISMATCH`.
+    ContextMismatch,
+    /// The context was closed (or is closing); `ERR_PY_CONTEXT_CLOSED`.
+    ContextClosed,
     /// A Node-API call failed unexpectedly; `ERR_PY_INTERNAL`.
     Internal(String),
 }
@@ -62,6 +67,8 @@ impl Error {
             Error::Init(_) => "ERR_PY_INIT",
             Error::AlreadyInitialized => "ERR_PY_ALREADY_INITIALIZED",
             Error::JsException(_) | Error::JsPending => "ERR_PY_JS_EXCEPTION",
+            Error::ContextMismatch => "ERR_PY_CONTEXT_MISMATCH",
+            Error::ContextClosed => "ERR_PY_CONTEXT_CLOSED",
             Error::Internal(_) => "ERR_PY_INTERNAL",
         }
     }
@@ -85,6 +92,10 @@ impl fmt::Display for Error {
             }
             Error::JsException(e) => write!(f, "{}: {}", e.name, e.message),
             Error::JsPending => f.write_str("a JavaScript exception is pending"),
+            Error::ContextMismatch => f.write_str(
+                "this Python object belongs to another context: objects cannot cross interpreters",
+            ),
+            Error::ContextClosed => f.write_str("this Python context is closed"),
         }
     }
 }

@@ -9,9 +9,10 @@
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crossbeam_channel::{Receiver, Sender};
 use napi::sys;
 
 use crate::api::throw;
@@ -19,6 +20,7 @@ use crate::callback;
 use crate::convert::{JsValues, Value};
 use crate::error::{Error, Result};
 use crate::js::{hooks, JsEnv};
+use crate::python::attach;
 
 /// A finished job: the JS-side call id, whose proxies the result makes, and the result.
 pub struct Completion {
@@ -39,6 +41,9 @@ struct Shared {
     tsfn: AtomicPtr<sys::napi_threadsafe_function__>,
     /// Set (under the queue lock) once the function is released or finalized: no more calls.
     closed: AtomicBool,
+    /// How many `wait`s are blocking the JS thread; senders then also ring `wake`.
+    waiting: AtomicUsize,
+    wake: (Sender<()>, Receiver<()>),
 }
 
 // SAFETY: the ThreadsafeFunction handle may be called from any thread (that is its purpose);
@@ -62,6 +67,9 @@ impl Outbox {
         }
         let wake = queue.is_empty();
         queue.push(message);
+        if shared.waiting.load(Ordering::Acquire) > 0 {
+            let _ = shared.wake.0.try_send(());
+        }
         if wake {
             // SAFETY: the function is released or finalized only after `closed` is set under
             // this lock.
@@ -161,6 +169,8 @@ fn create(js: JsEnv) -> Result<Arc<Shared>> {
         queue: Mutex::new(Vec::new()),
         tsfn: AtomicPtr::new(ptr::null_mut()),
         closed: AtomicBool::new(false),
+        waiting: AtomicUsize::new(0),
+        wake: crossbeam_channel::bounded(1),
     });
     let name = js.string("pyembed")?;
     let mut tsfn = ptr::null_mut();
@@ -217,6 +227,45 @@ pub fn close() {
                     sys::ThreadsafeFunctionReleaseMode::abort,
                 )
             };
+        }
+    }
+}
+
+/// Blocks this JS thread until `reply` answers (`None`: its sender is gone), running the JS
+/// callbacks that Python code calls meanwhile (a sync call into a context runs on the context's
+/// thread, and its Python code may call JS). Detached from the main interpreter meanwhile.
+pub fn wait<T: Send>(js: JsEnv, reply: &Receiver<T>) -> Result<Option<T>> {
+    let shared = outbox(js)?.0;
+    shared.waiting.fetch_add(1, Ordering::AcqRel);
+    let answer = attach::detached(|| loop {
+        serve_callbacks(js, &shared);
+        crossbeam_channel::select! {
+            recv(reply) -> answer => break answer.ok(),
+            recv(shared.wake.1) -> _ => {}
+        }
+    });
+    shared.waiting.fetch_sub(1, Ordering::AcqRel);
+    Ok(answer)
+}
+
+/// Runs the queued callback messages now, leaving completions for the next drain.
+fn serve_callbacks(js: JsEnv, shared: &Shared) {
+    let calls = {
+        let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if !queue.iter().any(|m| !matches!(m, Message::Completion(_))) {
+            return;
+        }
+        let (completions, calls) = std::mem::take(&mut *queue)
+            .into_iter()
+            .partition(|m| matches!(m, Message::Completion(_)));
+        *queue = completions;
+        calls
+    };
+    for message in calls {
+        match message {
+            Message::Callback(request) => callback::serve(js, request),
+            Message::Forget(id) => callback::forget(js, id),
+            Message::Completion(_) => {}
         }
     }
 }

@@ -65,7 +65,30 @@ export interface VersionInfo {
   pyembed: string
   executable: string
   libpython: string
+  /** What `{ context: 'isolated' }` creates: its own GIL (Python 3.12+) or a shared one. */
+  subinterpreters: 'own-gil' | 'shared-gil'
 }
+
+export interface PythonOptions {
+  /**
+   * Run in a context of its own (a sub-interpreter) instead of the shared main interpreter:
+   * `true` or `'isolated'` (its own GIL on Python 3.12+), or `'shared-gil'` (shares the main
+   * GIL; loads extension modules that refuse isolated interpreters).
+   */
+  context?: boolean | 'isolated' | 'shared-gil'
+  /** A context's `sys.stdout`: receives its output, whole lines at a time, in order. */
+  stdout?: (text: string) => void
+  /** A context's `sys.stderr`, likewise. */
+  stderr?: (text: string) => void
+}
+
+export interface CloseOptions {
+  /** How long to wait for the context's Python threads to finish (default 5000 ms). */
+  timeoutMs?: number
+}
+
+const asyncDispose: typeof Symbol.asyncDispose =
+  (Symbol as any).asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
 function idOf(obj: unknown): number {
   const id = handleOf(obj)
@@ -75,12 +98,47 @@ function idOf(obj: unknown): number {
 
 /**
  * An entry point to the embedded interpreter. Every plain instance shares the main interpreter
- * and its `__main__` namespace; each tracks the objects it created, for `clear()`.
+ * and its `__main__` namespace; an instance made with `{ context }` has an interpreter of its
+ * own. Each tracks the objects it created, for `clear()`.
  */
 export class Python {
-  readonly #owner = native.newOwner()
+  readonly #options: PythonOptions
+  /** The interpreter id: 0 for the main one. */
+  #interp: number
+  #ownerId: number
+  /** Set once `close()` started: the promise it returned. */
+  #closing?: Promise<boolean>
   /** Module proxies by name; reused while `sys.modules` still holds the same module. */
   readonly #modules = new Map<string, PyObject>()
+
+  constructor(options: PythonOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw codedError('ERR_PY_INVALID_ARG', 'options must be an object')
+    }
+    const { context = false, stdout, stderr } = options
+    if (!context && (stdout !== undefined || stderr !== undefined)) {
+      throw codedError('ERR_PY_INVALID_ARG', 'stdout and stderr capture needs a context')
+    }
+    this.#options = { context, stdout, stderr }
+    this.#interp = Python.#create(this.#options)
+    this.#ownerId = native.newOwner(this.#interp)
+  }
+
+  static #create({ context, stdout, stderr }: PythonOptions): number {
+    if (context === false || context === undefined) return 0
+    return native.createContext(context === true ? 'isolated' : String(context), stdout, stderr)
+  }
+
+  /** This instance's owner id; throws once it is closed. */
+  get #owner(): number {
+    if (this.#closing !== undefined) throw codedError('ERR_PY_CONTEXT_CLOSED', 'this Python instance is closed')
+    return this.#ownerId
+  }
+
+  /** True for an instance with a context (sub-interpreter) of its own. */
+  get isContext(): boolean {
+    return this.#interp !== 0
+  }
 
   /** Sets start-up options; only before Python starts (first use). */
   static configure(options: ConfigureOptions = {}): void {
@@ -94,24 +152,25 @@ export class Python {
 
   /** Appends a directory (resolved against the current directory) to `sys.path`. */
   add_syspath(dir: string): void {
-    native.addSyspath(typeof dir === 'string' ? resolve(dir) : dir)
+    native.addSyspath(this.#owner, typeof dir === 'string' ? resolve(dir) : dir)
   }
 
   /** `import name`: the module as a live proxy. */
   import(name: string): PyObject {
+    const owner = this.#owner
     const cached = this.#modules.get(name)
     if (cached !== undefined && native.moduleIs(handleOf(cached)!, name)) return cached
-    const module = native.importModule(this.#owner, name)
+    const module = native.importModule(owner, name)
     if (handleOf(module) !== undefined) this.#modules.set(name, module)
     return module
   }
 
-  /** Runs Python statements in the shared `__main__` namespace. */
+  /** Runs Python statements in the interpreter's `__main__` namespace. */
   exec(code: string): void {
-    native.exec(code)
+    native.exec(this.#owner, code)
   }
 
-  /** Evaluates a Python expression in the shared `__main__` namespace. */
+  /** Evaluates a Python expression in the interpreter's `__main__` namespace. */
   eval(code: string): any {
     return native.eval(this.#owner, code)
   }
@@ -121,22 +180,25 @@ export class Python {
    * call back into JS, other members are converted.
    */
   expose(name: string, members: Record<string, unknown>): void {
-    native.expose(name, members)
+    native.expose(this.#owner, name, members)
   }
 
   /** `import name`, on the interpreter's Python thread. */
   import_async(name: string, options?: CallOptions): Promise<PyObject> {
-    return submit((call, cancellable) => native.importAsync(this.#owner, name, call, cancellable), options)
+    const owner = this.#owner
+    return submit((call, cancellable) => native.importAsync(owner, name, call, cancellable), options)
   }
 
   /** `exec`, on the interpreter's Python thread; resolves with null. */
   exec_async(code: string, options?: CallOptions): Promise<null> {
-    return submit((call, cancellable) => native.execAsync(code, call, cancellable), options)
+    const owner = this.#owner
+    return submit((call, cancellable) => native.execAsync(owner, code, call, cancellable), options)
   }
 
   /** `eval`, on the interpreter's Python thread. A coroutine result is awaited on the asyncio loop. */
   eval_async(code: string, options?: CallOptions): Promise<any> {
-    return submit((call, cancellable) => native.evalAsync(this.#owner, code, call, cancellable), options)
+    const owner = this.#owner
+    return submit((call, cancellable) => native.evalAsync(owner, code, call, cancellable), options)
   }
 
   /**
@@ -152,7 +214,8 @@ export class Python {
   ): Promise<any> {
     if (kwargs instanceof CallOptions) [kwargs, options] = [undefined, kwargs]
     const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
-    return submit((call, cancellable) => native.callAsync(this.#owner, idOf(obj), name, args, kw, call, cancellable), options)
+    const owner = this.#owner
+    return submit((call, cancellable) => native.callAsync(owner, idOf(obj), name, args, kw, call, cancellable), options)
   }
 
   /** `getattr(obj, name)(*args, **kwargs)`. */
@@ -175,8 +238,66 @@ export class Python {
 
   /** Releases every object created through this instance; returns how many. */
   clear(): number {
+    const owner = this.#owner
     this.#modules.clear()
-    return native.clear(this.#owner)
+    return native.clear(owner)
+  }
+
+  /**
+   * Ends this instance: every later use throws `ERR_PY_CONTEXT_CLOSED`. A context rejects its
+   * queued calls, releases its objects, waits up to `timeoutMs` for the Python threads it
+   * started, then ends its interpreter; resolves with false (and emits a warning) if threads
+   * were still running, leaving the interpreter alive. A main-interpreter instance releases its
+   * objects; the main interpreter stays. Calling it again returns the same promise.
+   */
+  close(options: CloseOptions = {}): Promise<boolean> {
+    if (this.#closing !== undefined) return this.#closing
+    const timeoutMs = options?.timeoutMs ?? 5000
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      return Promise.reject(codedError('ERR_PY_INVALID_ARG', 'timeoutMs must be a non-negative number'))
+    }
+    this.#modules.clear()
+    if (this.#interp === 0) {
+      native.clear(this.#ownerId)
+      this.#closing = Promise.resolve(true)
+      return this.#closing
+    }
+    const interp = this.#interp
+    this.#closing = submit((call) => native.closeContext(interp, timeoutMs, call)).then((ended: boolean) => {
+      if (!ended) {
+        process.emitWarning(
+          `pyembed: a context's Python threads were still running ${timeoutMs} ms after close(); its interpreter is left alive`,
+          { code: 'PYEMBED_CONTEXT_LEFT_ALIVE' },
+        )
+      }
+      return ended
+    })
+    return this.#closing
+  }
+
+  /** python.ts compatibility: `close()`. */
+  delete(options?: CloseOptions): Promise<boolean> {
+    return this.close(options)
+  }
+
+  [asyncDispose](): Promise<void> {
+    return this.close().then(() => undefined)
+  }
+
+  /**
+   * Replaces a context's interpreter with a fresh one (same options), for a clean reload of
+   * plugin code: closes the current one as `close()` does (its proxies then throw
+   * `ERR_PY_CONTEXT_CLOSED`), and this instance goes on with the new one.
+   */
+  async restart(options?: CloseOptions): Promise<void> {
+    if (this.#interp === 0) {
+      throw codedError('ERR_PY_INVALID_ARG', 'only a context can restart: create it with { context: true }')
+    }
+    this.#owner // throws once closed
+    await this.close(options)
+    this.#interp = Python.#create(this.#options)
+    this.#ownerId = native.newOwner(this.#interp)
+    this.#closing = undefined
   }
 
   /** Live handles: `handles` in this JS environment, `owned` by this instance. */

@@ -13,36 +13,50 @@ use pyo3::types::{PyString, PyTuple};
 
 use super::cancel::{Control, State, CONTROLS};
 use super::{string_arg, throw};
-use crate::context::Job;
+use crate::context::{self, InterpId, Job};
 use crate::convert::{JsBuilder, PyObjects, ToJs, ToPy, Value};
 use crate::error::{Error, Result};
-use crate::handle::{self, HandleId};
+use crate::handle::{self, names, HandleId};
 use crate::inbox::{self, Completion, Message};
 use crate::js::{Js, JsEnv};
 use crate::python::args::CallArgs;
 use crate::python::{closure, code, exception, OwnedPtr};
-use crate::runtime;
 
-/// Queues `work` on the Python thread; its result settles call `call` of the TS layer. A
-/// coroutine result is run on the interpreter's asyncio loop and settles the call when done.
+/// Queues `work` on the Python thread of `owner`'s interpreter; its result settles call `call`
+/// of the TS layer. A coroutine result is run on the interpreter's asyncio loop and settles the
+/// call when done.
 fn submit<F>(js: JsEnv, owner: u32, call: u32, cancellable: bool, work: F) -> Result<()>
 where
     F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>> + Send + 'static,
 {
-    let runtime = runtime::get()?;
+    let interp = handle::with(|r| r.owner_interp(owner))?;
+    let context = match interp {
+        0 => None,
+        _ => Some(context::get(interp)?),
+    };
+    super::release_pending();
     let outbox = inbox::start_call(js)?;
-    let control = cancellable.then(|| Arc::new(Control::default()));
+    let control = cancellable.then(|| {
+        Arc::new(Control {
+            state: Default::default(),
+            interp,
+        })
+    });
     if let Some(control) = &control {
         CONTROLS.with(|c| c.borrow_mut().insert(call, control.clone()));
     }
     let job: Job = Box::new(move |py| {
-        let finish = move |result| {
+        let finish = move |result: Result<(Value, usize)>| {
+            let result = result.map_err(super::contexts::hint(interp));
             outbox.send(Message::Completion(Completion {
                 call,
                 owner,
                 result,
             }));
         };
+        if context.is_some_and(|c| c.is_closed()) {
+            return finish(Err(Error::ContextClosed));
+        }
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Option<(Value, usize)>> {
             let Some(control) = control else {
                 return run_job(py, work, None, finish.clone());
@@ -74,10 +88,7 @@ where
             Err(e) => finish(Err(e)),
         }
     });
-    runtime.jobs.send(job).map_err(|_| {
-        inbox::abandon_call(js);
-        Error::Internal("the Python thread is gone".into())
-    })
+    context::send(interp, job).inspect_err(|_| inbox::abandon_call(js))
 }
 
 /// Runs the work; a coroutine result is handed to the asyncio loop (`None`: settles later).
@@ -186,7 +197,8 @@ pub fn call_async(
 ) -> napi::Result<()> {
     let js = JsEnv(env.raw());
     let result = (|| {
-        let request = CallRequest::gather(js, id, name, args, kwargs)?;
+        let interp = handle::with(|r| r.owner_interp(owner))?;
+        let request = CallRequest::gather(js, interp, id, name, args, kwargs)?;
         submit(js, owner, call, cancellable, move |py| {
             request.run(py).map(Some)
         })
@@ -195,7 +207,7 @@ pub fn call_async(
 }
 
 /// A call's target, name and arguments, converted on the JS thread.
-struct CallRequest {
+pub(super) struct CallRequest {
     /// Borrowed from the registry; releases wait behind this job (see `api::release_objects`).
     target: usize,
     name: Option<String>,
@@ -205,17 +217,26 @@ struct CallRequest {
 }
 
 impl CallRequest {
-    fn gather(js: JsEnv, id: f64, name: Js, args: Js, kwargs: Js) -> Result<Self> {
-        let target = handle::with(|r| r.get(id as HandleId))? as usize;
+    /// `name` is a string, an `internName` id or null; proxies must belong to `interp`.
+    pub(super) fn gather(
+        js: JsEnv,
+        interp: InterpId,
+        id: f64,
+        name: Js,
+        args: Js,
+        kwargs: Js,
+    ) -> Result<Self> {
+        let target = handle::with(|r| r.get_in(id as HandleId, interp))? as usize;
         let name = match js.type_of(name.0)? {
             sys::ValueType::napi_string => Some(js.get_string(name.0)?),
+            sys::ValueType::napi_number => Some(names::text(js.get_double(name.0)? as u32)?),
             sys::ValueType::napi_null | sys::ValueType::napi_undefined => None,
             _ => return Err(Error::invalid_arg("method name must be a string")),
         };
         if !js.is_array(args.0)? {
             return Err(Error::invalid_arg("call arguments must be an array"));
         }
-        let mut convert = ToPy::new(js, Value::default());
+        let mut convert = ToPy::new(js, Value::default()).for_interp(interp);
         let positional = (0..js.array_len(args.0)?)
             .map(|i| convert.convert(js.get_element(args.0, i)?))
             .collect::<Result<Vec<_>>>()?;
@@ -241,7 +262,7 @@ impl CallRequest {
         })
     }
 
-    fn run<'py>(self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
+    pub(super) fn run<'py>(self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
         let mut build = PyObjects::new(py);
         let mut argv = CallArgs::new();
         argv.push(build_object(&mut build, self.target));
@@ -291,13 +312,14 @@ pub fn eval_async(
 #[napi]
 pub fn exec_async(
     env: Env,
+    owner: u32,
     #[napi(ts_arg_type = "string")] source: Js,
     call: u32,
     cancellable: bool,
 ) -> napi::Result<()> {
     let js = JsEnv(env.raw());
     let result = string_arg(js, source, "code").and_then(|source| {
-        submit(js, 0, call, cancellable, move |py| {
+        submit(js, owner, call, cancellable, move |py| {
             code::exec(py, &source).map(|()| None)
         })
     });

@@ -6,8 +6,10 @@ use pyo3::exceptions::PyAttributeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use super::{object, run, string_arg};
+use super::contexts::{self, bind, borrowed, run_in, Reply};
+use super::{object, routed, run, string_arg};
 use crate::convert::{PyObjects, ToPy};
+use crate::error::Result;
 use crate::ffi as cpython;
 use crate::js::{hooks, Js};
 use crate::python::exception;
@@ -22,6 +24,27 @@ pub fn get_attr(
     id: f64,
     #[napi(ts_arg_type = "string")] name: Js,
 ) -> napi::Result<Js> {
+    let context = routed(&env, contexts::of_handle(id), |js, interp| {
+        let (obj, name) = (
+            borrowed(id, interp)?,
+            string_arg(js, name, "attribute name")?,
+        );
+        run_in(js, interp, owner, move |py| {
+            let obj = bind(py, obj);
+            let value = match obj.getattr(name.as_str()) {
+                Ok(value) => value,
+                Err(e) if e.is_instance_of::<PyAttributeError>(py) => return Ok(Reply::Undefined),
+                Err(e) => return Err(exception::from_pyerr(py, e)),
+            };
+            Ok(match is_method_of(&obj, &value) {
+                true => Reply::Method,
+                false => Reply::Object(value),
+            })
+        })
+    });
+    if let Some(done) = context {
+        return done;
+    }
     run(&env, |py, js| {
         let obj = object(py, id)?;
         let name = string_arg(js, name, "attribute name")?;
@@ -66,6 +89,24 @@ pub fn set_attr(
     #[napi(ts_arg_type = "string")] name: Js,
     #[napi(ts_arg_type = "unknown")] value: Js,
 ) -> napi::Result<()> {
+    let context = routed(&env, contexts::of_handle(id), |js, interp| {
+        let (obj, name) = (
+            borrowed(id, interp)?,
+            string_arg(js, name, "attribute name")?,
+        );
+        let (values, roots) = contexts::values(js, interp, &[value.0])?;
+        run_in(js, interp, 0, move |py| {
+            let value = contexts::build(py, &values, &roots)?.remove(0);
+            bind(py, obj)
+                .setattr(name.as_str(), value)
+                .map_err(|e| exception::from_pyerr(py, e))?;
+            Ok(Reply::Undefined)
+        })
+        .map(drop)
+    });
+    if let Some(done) = context {
+        return done;
+    }
     run(&env, |py, js| {
         let obj = object(py, id)?;
         let name = string_arg(js, name, "attribute name")?;
@@ -78,6 +119,22 @@ pub fn set_attr(
 /// `del obj.name`.
 #[napi]
 pub fn del_attr(env: Env, id: f64, #[napi(ts_arg_type = "string")] name: Js) -> napi::Result<()> {
+    let context = routed(&env, contexts::of_handle(id), |js, interp| {
+        let (obj, name) = (
+            borrowed(id, interp)?,
+            string_arg(js, name, "attribute name")?,
+        );
+        run_in(js, interp, 0, move |py| {
+            bind(py, obj)
+                .delattr(name.as_str())
+                .map_err(|e| exception::from_pyerr(py, e))?;
+            Ok(Reply::Undefined)
+        })
+        .map(drop)
+    });
+    if let Some(done) = context {
+        return done;
+    }
     run(&env, |py, js| {
         let obj = object(py, id)?;
         let name = string_arg(js, name, "attribute name")?;
@@ -89,6 +146,24 @@ pub fn del_attr(env: Env, id: f64, #[napi(ts_arg_type = "string")] name: Js) -> 
 /// `hasattr(obj, name)`.
 #[napi]
 pub fn has_attr(env: Env, id: f64, #[napi(ts_arg_type = "string")] name: Js) -> napi::Result<bool> {
+    let context = routed(&env, contexts::of_handle(id), |js, interp| {
+        let (obj, name) = (
+            borrowed(id, interp)?,
+            string_arg(js, name, "attribute name")?,
+        );
+        let found = run_in(js, interp, 0, move |py| {
+            let found = bind(py, obj)
+                .hasattr(name.as_str())
+                .map_err(|e| exception::from_pyerr(py, e))?;
+            Ok(Reply::Object(
+                pyo3::types::PyBool::new(py, found).to_owned().into_any(),
+            ))
+        })?;
+        js.get_bool(found.0)
+    });
+    if let Some(done) = context {
+        return done;
+    }
     run(&env, |py, js| {
         let obj = object(py, id)?;
         let name = string_arg(js, name, "attribute name")?;
@@ -100,6 +175,18 @@ pub fn has_attr(env: Env, id: f64, #[napi(ts_arg_type = "string")] name: Js) -> 
 /// `iter(obj)`, as a proxy.
 #[napi(ts_return_type = "unknown")]
 pub fn iterate(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
+    let context = routed(&env, contexts::of_handle(id), |js, interp| {
+        let obj = borrowed(id, interp)?;
+        run_in(js, interp, owner, move |py| {
+            let iter = bind(py, obj)
+                .try_iter()
+                .map_err(|e| exception::from_pyerr(py, e))?;
+            Ok(Reply::Object(iter.into_any()))
+        })
+    });
+    if let Some(done) = context {
+        return done;
+    }
     run(&env, |py, js| {
         let iter = object(py, id)?
             .try_iter()
@@ -111,17 +198,33 @@ pub fn iterate(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
 /// `next(iterator)`, or the `done` hook symbol when it is exhausted.
 #[napi(ts_return_type = "unknown")]
 pub fn next(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
-    run(&env, |py, js| {
-        let iter = object(py, id)?;
-        // SAFETY: attached; `iter` is alive; returns a new reference or NULL.
-        let item = unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyIter_Next(iter.as_ptr())) };
-        match item {
-            Some(item) => super::to_js(js, owner, &item),
-            // SAFETY: attached; NULL without an error set means exhaustion.
-            None if unsafe { ffi::PyErr_Occurred() }.is_null() => {
-                hooks::get(js, |h| h.done_symbol).map(Js)
-            }
-            None => Err(exception::take(py)),
-        }
+    let context = routed(&env, contexts::of_handle(id), |js, interp| {
+        let obj = borrowed(id, interp)?;
+        run_in(js, interp, owner, move |py| {
+            Ok(match next_item(&bind(py, obj))? {
+                Some(item) => Reply::Object(item),
+                None => Reply::Done,
+            })
+        })
+    });
+    if let Some(done) = context {
+        return done;
+    }
+    run(&env, |py, js| match next_item(&object(py, id)?)? {
+        Some(item) => super::to_js(js, owner, &item),
+        None => hooks::get(js, |h| h.done_symbol).map(Js),
     })
+}
+
+/// `next(iter)`, or `None` when it is exhausted.
+fn next_item<'py>(iter: &Bound<'py, PyAny>) -> Result<Option<Bound<'py, PyAny>>> {
+    let py = iter.py();
+    // SAFETY: attached; `iter` is alive; returns a new reference or NULL.
+    let item = unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyIter_Next(iter.as_ptr())) };
+    match item {
+        Some(item) => Ok(Some(item)),
+        // SAFETY: attached; NULL without an error set means exhaustion.
+        None if unsafe { ffi::PyErr_Occurred() }.is_null() => Ok(None),
+        None => Err(exception::take(py)),
+    }
 }

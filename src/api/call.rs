@@ -14,6 +14,8 @@ use napi_derive::napi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
+use super::asynchronous::CallRequest;
+use super::contexts::{self, Reply};
 use super::{object, string_arg, throw};
 use crate::convert::{PyObjects, ToPy};
 use crate::error::{Error, Result};
@@ -72,6 +74,14 @@ unsafe extern "C" fn call_entry(
         }
         let owner = js.get_double(argv[0])? as u32;
         let id = js.get_double(argv[1])?;
+        if let Some(interp) = contexts::of_owner(owner)? {
+            let request =
+                CallRequest::gather(js, interp, id, Js(argv[2]), Js(argv[3]), Js(argv[4]))?;
+            return contexts::run_in(js, interp, owner, move |py| {
+                request.run(py).map(Reply::Object)
+            })
+            .map(|v| v.0);
+        }
         super::attached(|py| {
             let target = object(py, id)?;
             let name = match js.type_of(argv[2])? {

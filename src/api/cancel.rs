@@ -1,7 +1,7 @@
 //! Cancelling `_async` calls: the state a cancellable job is in, and `cancelCall`.
 //!
 //! Thread rules: the state is only read or changed attached (holding the GIL), by the Python
-//! thread running the job or by `pyembed-helper`, never by the JS thread, which therefore never
+//! thread running the job or by its interpreter's helper thread, never by the JS thread, which therefore never
 //! waits for the GIL to cancel.
 
 use std::cell::RefCell;
@@ -21,6 +21,8 @@ use crate::python::{code, OwnedPtr};
 #[derive(Default)]
 pub(super) struct Control {
     pub(super) state: Mutex<State>,
+    /// The interpreter the call runs in.
+    pub(super) interp: crate::context::InterpId,
 }
 
 #[derive(Default)]
@@ -51,45 +53,48 @@ pub(crate) fn settled(call: u32) {
 /// Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
 /// queued call never runs, a running one gets `pyembed.Cancelled` raised in its thread (at its
 /// next bytecode; C code blocking without checking signals runs on until it returns), an
-/// awaited coroutine is cancelled. Runs on `pyembed-helper`, so the JS thread never waits for
+/// awaited coroutine is cancelled. Runs on the interpreter's helper thread, so the JS thread never waits for
 /// the GIL.
 #[napi]
 pub fn cancel_call(call: u32) {
     let Some(control) = CONTROLS.with(|c| c.borrow_mut().remove(&call)) else {
         return;
     };
-    context::helper(Box::new(move |py| {
-        let cancelled = code::cancelled_type(py); // Python code: before taking the lock
-        let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
-        let awaiting = match std::mem::take(&mut *state) {
-            State::Queued => {
-                *state = State::Cancelled;
-                None
-            }
-            State::Running(thread) => {
-                if let Ok(cancelled) = &cancelled {
-                    // SAFETY: attached; `thread` runs this job (the state says so under the
-                    // GIL); the exception type is alive.
-                    unsafe {
-                        pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr())
-                    };
+    context::helper(
+        control.interp,
+        Box::new(move |py| {
+            let cancelled = code::cancelled_type(py); // Python code: before taking the lock
+            let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
+            let awaiting = match std::mem::take(&mut *state) {
+                State::Queued => {
+                    *state = State::Cancelled;
+                    None
                 }
-                *state = State::Interrupted(thread);
-                None
+                State::Running(thread) => {
+                    if let Ok(cancelled) = &cancelled {
+                        // SAFETY: attached; `thread` runs this job (the state says so under the
+                        // GIL); the exception type is alive.
+                        unsafe {
+                            pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr())
+                        };
+                    }
+                    *state = State::Interrupted(thread);
+                    None
+                }
+                State::Awaiting(future) => {
+                    *state = State::Done;
+                    Some(future)
+                }
+                other => {
+                    *state = other;
+                    None
+                }
+            };
+            drop(state); // cancel() runs the done-callback right here, which takes the lock
+            if let Some(future) = awaiting {
+                let _ = future.bind(py).call_method0("cancel");
+                future.release(py);
             }
-            State::Awaiting(future) => {
-                *state = State::Done;
-                Some(future)
-            }
-            other => {
-                *state = other;
-                None
-            }
-        };
-        drop(state); // cancel() runs the done-callback right here, which takes the lock
-        if let Some(future) = awaiting {
-            let _ = future.bind(py).call_method0("cancel");
-            future.release(py);
-        }
-    }));
+        }),
+    );
 }

@@ -52,13 +52,17 @@ pub fn init(
     result.map_err(|e| throw::throw(js, e))
 }
 
+/// How long a worker_thread's teardown waits for the Python threads of each of its contexts.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A worker_thread's environment is ending: release its handles and its thread state.
 unsafe extern "C" fn release_environment(_arg: *mut std::ffi::c_void) {
     if !runtime::is_running() {
         return;
     }
+    super::contexts::close_all(CLOSE_TIMEOUT);
     let mut removed = handle::with(|r| r.remove_owned(None));
-    removed.extend(handle::names::take_all());
+    removed.extend(handle::names::take_all().into_iter().map(|o| (0, o)));
     super::release_objects(removed);
     crate::inbox::close();
     attach::forget_thread();
@@ -100,6 +104,10 @@ pub struct VersionInfo {
     pub executable: String,
     /// Path of the loaded libpython.
     pub libpython: String,
+    /// What `{ context: 'isolated' }` creates here: `'own-gil'` (Python 3.12+) or
+    /// `'shared-gil'`.
+    #[napi(ts_type = "'own-gil' | 'shared-gil'")]
+    pub subinterpreters: String,
 }
 
 /// Versions and paths; starts Python if it is not running yet.
@@ -115,6 +123,7 @@ pub fn version(env: Env) -> napi::Result<VersionInfo> {
         pyembed: env!("CARGO_PKG_VERSION").to_string(),
         executable: rt.executable.clone(),
         libpython: rt.libpython.clone(),
+        subinterpreters: super::contexts::available().to_string(),
     })
 }
 
@@ -135,10 +144,14 @@ pub fn shutdown(env: Env) -> napi::Result<()> {
     })
 }
 
-/// A new owner id: every handle created through a `Python` instance is tagged with its id.
+/// A new owner id for a `Python` instance on interpreter `interp` (0: the main one, else a
+/// context's): every handle created through the instance is tagged with its id.
 #[napi]
-pub fn new_owner() -> u32 {
-    handle::with(|r| r.new_owner())
+pub fn new_owner(env: Env, interp: u32) -> napi::Result<u32> {
+    if interp != 0 {
+        crate::context::get(interp).map_err(|e| throw::throw(JsEnv(env.raw()), e))?;
+    }
+    Ok(handle::with(|r| r.new_owner(interp)))
 }
 
 /// Releases one handle now (after queued async calls, if any); false if already released.

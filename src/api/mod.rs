@@ -6,21 +6,24 @@ mod attrs;
 mod call;
 mod calls;
 mod cancel;
+mod contexts;
 mod lifecycle;
 pub(crate) mod throw;
 
 pub(crate) use cancel::settled as call_settled;
 
+use std::collections::HashMap;
+
 use napi::Env;
 use pyo3::prelude::*;
 
+use crate::context::{self, InterpId};
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
 use crate::inbox;
 use crate::js::{Js, JsEnv};
 use crate::python::{attach, OwnedPtr};
-use crate::runtime;
 
 /// Attaches, releases what JS garbage collection dropped, runs `f`, and throws its error.
 fn run<T>(env: &Env, f: impl for<'py> FnOnce(Python<'py>, JsEnv) -> Result<T>) -> napi::Result<T> {
@@ -28,38 +31,68 @@ fn run<T>(env: &Env, f: impl for<'py> FnOnce(Python<'py>, JsEnv) -> Result<T>) -
     attached(|py| f(py, js)).map_err(|e| throw::throw(js, e))
 }
 
-/// Runs `f` attached, first releasing what JS garbage collection dropped (behind the in-flight
-/// async calls, if any, which may still use those objects).
-fn attached<T>(f: impl for<'py> FnOnce(Python<'py>) -> Result<T>) -> Result<T> {
-    if inbox::in_flight() > 0 && handle::with(|r| r.has_pending()) {
-        release_objects(handle::with(|r| r.take_pending()));
+/// For an entry point whose target lives in a context (`route` says which): runs `f` there and
+/// throws its error. `None` for the main interpreter (the caller goes on attached).
+fn routed<T>(
+    env: &Env,
+    route: Result<Option<InterpId>>,
+    f: impl FnOnce(JsEnv, InterpId) -> Result<T>,
+) -> Option<napi::Result<T>> {
+    let js = JsEnv(env.raw());
+    match route {
+        Ok(None) => None,
+        Ok(Some(interp)) => Some(f(js, interp).map_err(|e| throw::throw(js, e))),
+        Err(e) => Some(Err(throw::throw(js, e))),
     }
-    attach::with_gil(|py| {
-        convert::release_pending(py);
-        f(py)
-    })?
 }
 
-/// Gives references back to Python: now (attached) when no async call is in flight, else as a
-/// job behind the queued ones, which may still use the objects through borrowed pointers.
-fn release_objects(objects: Vec<OwnedPtr>) {
-    if objects.is_empty() {
+/// Runs `f` attached to the main interpreter, first releasing what JS garbage collection
+/// dropped.
+fn attached<T>(f: impl for<'py> FnOnce(Python<'py>) -> Result<T>) -> Result<T> {
+    release_pending();
+    attach::with_gil(f)?
+}
+
+/// Releases what JS garbage collection dropped (see `release_objects`).
+fn release_pending() {
+    if handle::with(|r| r.has_pending()) {
+        release_objects(handle::with(|r| r.take_pending()));
+    }
+}
+
+/// Gives references back to their interpreters: a context's through its queue, behind the jobs
+/// that may still use them through borrowed pointers; the main interpreter's now (attached)
+/// when no async call is in flight, else likewise as a job. Those of closed contexts went with
+/// them.
+fn release_objects(objects: Vec<handle::Release>) {
+    let mut main = Vec::new();
+    let mut contexts: HashMap<InterpId, Vec<OwnedPtr>> = HashMap::new();
+    for (interp, object) in objects {
+        match interp {
+            0 => main.push(object),
+            _ => contexts.entry(interp).or_default().push(object),
+        }
+    }
+    for (interp, objects) in contexts {
+        let _ = context::send(interp, release_job(objects));
+    }
+    if main.is_empty() {
         return;
     }
     if inbox::in_flight() > 0 {
-        if let Ok(rt) = runtime::get() {
-            let job: crate::context::Job =
-                Box::new(move |py| objects.into_iter().for_each(|o| o.release(py)));
-            let _ = rt.jobs.send(job);
-        }
+        let _ = context::send(0, release_job(main));
         return;
     }
-    let _ = attach::with_gil(|py| objects.into_iter().for_each(|o| o.release(py)));
+    let _ = attach::with_gil(|py| main.into_iter().for_each(|o| o.release(py)));
 }
 
-/// The object behind a handle id, as a new strong reference.
+fn release_job(objects: Vec<OwnedPtr>) -> context::Job {
+    Box::new(move |py| objects.into_iter().for_each(|o| o.release(py)))
+}
+
+/// The main-interpreter object behind a handle id, as a new strong reference.
 fn object<'py>(py: Python<'py>, id: f64) -> Result<Bound<'py, PyAny>> {
-    let ptr = handle::with(|r| r.get(id as HandleId))?;
+    let ptr = handle::with(|r| r.get_in(id as HandleId, 0))?;
     // SAFETY: the registry holds a strong reference; this takes another.
     Ok(unsafe { Bound::from_borrowed_ptr(py, ptr) })
 }

@@ -1,20 +1,42 @@
-//! An interpreter's own Python thread and its job queue (for now: the main interpreter, served
-//! by `pyembed-main`, the thread that initialized CPython).
+//! Interpreters and their Python threads: the main interpreter, served by `pyembed-main` (the
+//! thread that initialized CPython), and contexts (sub-interpreters, see `interp`), each served
+//! by its own `pyembed-ctx` thread.
 //!
-//! Thread rules: jobs run in submission order on the Python thread, attached; between jobs the
-//! thread detaches, so JS threads and Python threads get the GIL. Jobs never touch Node-API:
-//! what they produce goes back to the JS thread as owned data (`convert::Value`).
+//! Thread rules: jobs run in submission order on the interpreter's thread, attached; between
+//! jobs the thread detaches, so other threads get the GIL. Jobs never touch Node-API: what they
+//! produce goes back to the JS thread as owned data (`convert::Value`). A sub-interpreter is only
+//! ever entered by threads it owns (its serving thread, its helper, the Python threads it
+//! starts): JS threads reach it through its job queue.
 
+mod interp;
+
+use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use pyo3::{ffi, Python};
 
+use crate::error::{Error, Result};
 use crate::python::attach;
+use crate::runtime;
+pub use interp::{create, get, kind_available, InterpId, Kind};
 
-/// Work for the Python thread.
+/// Work for an interpreter's thread.
 pub type Job = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
+
+/// What an interpreter's thread is asked to do.
+pub enum Task {
+    Run(Job),
+    /// End the interpreter (contexts only): `done(true)` once ended, `done(false)` if Python
+    /// threads were still running at the timeout (the interpreter is then left alive).
+    Close {
+        timeout: Duration,
+        done: Box<dyn FnOnce(bool) + Send>,
+        /// The context's helper thread, told to stop: joined before the interpreter ends.
+        helper: Option<std::thread::JoinHandle<()>>,
+    },
+}
 
 /// After a job, the thread spins this long for the next one before parking: waking a parked
 /// thread costs ~100 µs on this kind of VM, which would cap one-at-a-time `await` loops.
@@ -22,67 +44,128 @@ const SPIN: Duration = Duration::from_micros(100);
 /// Spin only while calls keep coming: the previous job arrived at most this long ago.
 const BUSY: Duration = Duration::from_millis(10);
 
-pub fn channel() -> (Sender<Job>, Receiver<Job>) {
+pub fn channel() -> (Sender<Task>, Receiver<Task>) {
     crossbeam_channel::unbounded()
 }
 
-/// Serves jobs forever.
+thread_local! {
+    /// On a context's thread: its task queue, so that a wait for JS inside a job can run jobs
+    /// that the JS side submits meanwhile (a callback calling back into the same context).
+    static SERVING: RefCell<Option<Receiver<Task>>> = const { RefCell::new(None) };
+    /// A close that arrived during such a nested wait, for the serving loop.
+    static DEFERRED: RefCell<Option<Task>> = const { RefCell::new(None) };
+}
+
+/// Queues `job` on interpreter `interp`'s thread (0: the main interpreter).
+pub fn send(interp: InterpId, job: Job) -> Result<()> {
+    if interp == 0 {
+        return runtime::get()?
+            .jobs
+            .send(Task::Run(job))
+            .map_err(|_| Error::Internal("the Python thread is gone".into()));
+    }
+    get(interp)?.send(job)
+}
+
+/// Serves jobs until a `Close` arrives; returns it, detached, with this thread's state.
 ///
 /// # Safety
-/// Call on the thread that initialized CPython, attached (right after initialization).
-pub unsafe fn serve(jobs: Receiver<Job>) -> ! {
+/// Call attached, on the interpreter's own thread, whose thread state is its GIL-state one.
+pub unsafe fn serve(tasks: &Receiver<Task>, nested: bool) -> (Task, *mut ffi::PyThreadState) {
+    if nested {
+        SERVING.with(|s| *s.borrow_mut() = Some(tasks.clone()));
+    }
     // SAFETY: attached per the contract; from here on the thread holds the GIL only per job.
     let mut tstate = unsafe { ffi::PyEval_SaveThread() };
     let mut last = Instant::now() - BUSY;
     loop {
-        let job = next(&jobs, last.elapsed() < BUSY);
+        let task = match DEFERRED.with(|d| d.borrow_mut().take()) {
+            Some(task) => task,
+            None => next(tasks, last.elapsed() < BUSY),
+        };
         last = Instant::now();
+        let job = match task {
+            Task::Run(job) => job,
+            close => {
+                SERVING.with(|s| s.borrow_mut().take());
+                return (close, tstate);
+            }
+        };
         // SAFETY: `tstate` is this thread's, saved just before waiting.
         unsafe { ffi::PyEval_RestoreThread(tstate) };
         // This thread's state is its GIL-state one, so pyo3 attaches without switching.
-        Python::attach(|py| {
-            // A job reports its own errors; a panic must not end the interpreter's thread.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
-        });
+        Python::attach(|py| run(py, job));
         // SAFETY: attached since RestoreThread.
         tstate = unsafe { ffi::PyEval_SaveThread() };
     }
 }
 
-fn next(jobs: &Receiver<Job>, spin: bool) -> Job {
+fn run(py: Python<'_>, job: Job) {
+    // A job reports its own errors; a panic must not end the interpreter's thread.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
+}
+
+/// Waits (detached) for `answer`; on a context's own thread, runs the jobs that arrive
+/// meanwhile. Call attached.
+pub fn wait_serving<T: Send>(py: Python<'_>, answer: &Receiver<T>) -> Option<T> {
+    let Some(tasks) = SERVING.with(|s| s.borrow().clone()) else {
+        return py.detach(|| answer.recv().ok());
+    };
+    loop {
+        let got = py.detach(|| {
+            crossbeam_channel::select! {
+                recv(answer) -> reply => Ok(reply.ok()),
+                recv(tasks) -> task => Err(task.ok()),
+            }
+        });
+        match got {
+            Ok(reply) => return reply,
+            Err(Some(Task::Run(job))) => run(py, job),
+            Err(Some(close)) => DEFERRED.with(|d| *d.borrow_mut() = Some(close)),
+            Err(None) => return py.detach(|| answer.recv().ok()),
+        }
+    }
+}
+
+fn next(tasks: &Receiver<Task>, spin: bool) -> Task {
     if spin {
         let deadline = Instant::now() + SPIN;
         while Instant::now() < deadline {
-            match jobs.try_recv() {
-                Ok(job) => return job,
+            match tasks.try_recv() {
+                Ok(task) => return task,
                 Err(TryRecvError::Empty) => std::hint::spin_loop(),
                 Err(TryRecvError::Disconnected) => break,
             }
         }
     }
-    match jobs.recv() {
-        Ok(job) => job,
-        // Never happens: the runtime keeps the sender for the life of the process.
+    match tasks.recv() {
+        Ok(task) => task,
+        // Never happens: the runtime (or the context) keeps the sender while the thread serves.
         Err(_) => loop {
             std::thread::park();
         },
     }
 }
 
-/// Runs `job` attached on `pyembed-helper`, a thread for the short GIL-needing chores (cancelling
-/// a call, settling a `JSPromise`) that neither the JS thread (it must not wait for the GIL) nor
-/// the interpreter's thread (it may be busy with the very call concerned) can do.
-pub fn helper(job: Job) {
+/// Runs `job` attached to interpreter `interp` on a helper thread, for the short GIL-needing
+/// chores (cancelling a call, settling a `JSPromise`) that neither the JS thread (it must not
+/// wait for the GIL) nor the interpreter's thread (it may be busy with the very call concerned)
+/// can do. The main interpreter's helper is `pyembed-helper`; each context has its own.
+pub fn helper(interp: InterpId, job: Job) {
+    if interp != 0 {
+        if let Ok(context) = get(interp) {
+            context.helper(job);
+        }
+        return;
+    }
     static HELPER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
     let sender = HELPER.get_or_init(|| {
-        let (tx, rx) = channel();
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         std::thread::Builder::new()
             .name("pyembed-helper".into())
             .spawn(move || {
                 for job in rx {
-                    let _ = attach::with_gil(|py| {
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
-                    });
+                    let _ = attach::with_gil(|py| run(py, job));
                 }
             })
             .ok()

@@ -3,8 +3,9 @@
 use napi::sys;
 
 use super::{proxy, JsBuilder, Text};
+use crate::context::InterpId;
 use crate::error::Result;
-use crate::handle::OwnerId;
+use crate::handle::{self, OwnerId};
 use crate::js::{hooks, JsEnv};
 use crate::python::OwnedPtr;
 
@@ -12,6 +13,8 @@ pub struct JsValues {
     env: JsEnv,
     /// Proxies made while building belong to this `Python` instance.
     owner: OwnerId,
+    /// The interpreter the converted objects belong to (the owner's, unless told otherwise).
+    interp: InterpId,
     /// `Map.prototype.set` and `Set.prototype.add`, looked up once per conversion.
     map_set: Option<sys::napi_value>,
     set_add: Option<sys::napi_value>,
@@ -19,12 +22,20 @@ pub struct JsValues {
 
 impl JsValues {
     pub fn new(env: JsEnv, owner: OwnerId) -> Self {
+        let interp = handle::with(|r| r.owner_interp(owner)).unwrap_or(0);
         Self {
             env,
             owner,
+            interp,
             map_set: None,
             set_add: None,
         }
+    }
+
+    /// Proxies made belong to interpreter `interp` (for objects from a context, owner 0).
+    pub fn in_interp(mut self, interp: InterpId) -> Self {
+        self.interp = interp;
+        self
     }
 
     fn method(
@@ -130,6 +141,6 @@ impl JsBuilder for JsValues {
     }
 
     fn proxy(&mut self, object: OwnedPtr, callable: bool) -> Result<Self::Out> {
-        proxy::wrap(self.env, self.owner, object, callable)
+        proxy::wrap(self.env, self.owner, self.interp, object, callable)
     }
 }

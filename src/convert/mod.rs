@@ -27,7 +27,6 @@ use crate::error::Result;
 use crate::python::OwnedPtr;
 
 pub use js_builder::JsValues;
-pub use proxy::release_pending;
 pub use py_builder::PyObjects;
 pub use to_js::ToJs;
 pub use to_py::ToPy;

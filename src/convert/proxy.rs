@@ -4,8 +4,8 @@
 use std::ffi::c_void;
 
 use napi::sys;
-use pyo3::Python;
 
+use crate::context::InterpId;
 use crate::error::Result;
 use crate::handle::{self, OwnerId};
 use crate::js::{hooks, JsEnv};
@@ -16,10 +16,11 @@ use crate::python::OwnedPtr;
 pub fn wrap(
     env: JsEnv,
     owner: OwnerId,
+    interp: InterpId,
     object: OwnedPtr,
     callable: bool,
 ) -> Result<sys::napi_value> {
-    let id = handle::with(|r| r.insert(owner, object));
+    let id = handle::with(|r| r.insert(owner, interp, object));
     let external = env.external(id as usize, Some(finalize))?;
     let factory = hooks::get(env, |h| h.make_proxy)?;
     let args = [
@@ -34,13 +35,4 @@ pub fn wrap(
 /// Node-API finalizer of a proxy's External: never touches Python, only queues.
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     handle::try_with(|r| r.defer_release(data as usize as handle::HandleId));
-}
-
-/// Releases the references whose proxies JS collected. Call right after attaching.
-pub fn release_pending(py: Python<'_>) {
-    if handle::with(|r| r.has_pending()) {
-        for object in handle::with(|r| r.take_pending()) {
-            object.release(py);
-        }
-    }
 }

@@ -247,12 +247,10 @@ impl<B: JsBuilder> ToJs<B> {
         let py = obj.py();
         let fail = |e| exception::from_pyerr(py, e);
         if obj.hasattr("keys").map_err(fail)? && obj.hasattr("__getitem__").map_err(fail)? {
+            // `dict.update` directly, not through `PyMapping`, whose type check caches
+            // `collections.abc.Mapping` process-wide (contexts must not share it).
             let dict = PyDict::new(py);
-            dict.update(
-                obj.cast::<pyo3::types::PyMapping>()
-                    .map_err(|e| fail(e.into()))?,
-            )
-            .map_err(fail)?;
+            dict.call_method1("update", (obj,)).map_err(fail)?;
             return self.dict(obj, &dict).map(Some);
         }
         match obj.try_iter() {

@@ -11,6 +11,7 @@ use napi::sys;
 
 use super::{too_deep, PyBuilder, MAX_DEPTH, PACK_THRESHOLD};
 use crate::callback;
+use crate::context::InterpId;
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
 use crate::js::{hooks, JsEnv};
@@ -27,6 +28,8 @@ pub struct ToPy<B: PyBuilder> {
     /// JS `Map` from object to index into `seen` (with its `get` and `set`), once `seen`
     /// outgrows a linear scan.
     seen_map: Option<(sys::napi_value, sys::napi_value, sys::napi_value)>,
+    /// The interpreter the result is for: proxies of any other are refused.
+    interp: InterpId,
 }
 
 impl<B: PyBuilder> ToPy<B> {
@@ -37,7 +40,14 @@ impl<B: PyBuilder> ToPy<B> {
             depth: 0,
             seen: Vec::new(),
             seen_map: None,
+            interp: 0,
         }
+    }
+
+    /// Converts for interpreter `interp` (default: the main one).
+    pub fn for_interp(mut self, interp: InterpId) -> Self {
+        self.interp = interp;
+        self
     }
 
     /// The builder, to take what it built (a `Value`) after converting.
@@ -69,7 +79,7 @@ impl<B: PyBuilder> ToPy<B> {
             sys::ValueType::napi_function => match self.proxied(v)? {
                 Some(obj) => Ok(obj),
                 None => {
-                    let callback = callback::register(env, v)?;
+                    let callback = callback::register(env, v, self.interp)?;
                     self.build.callback(callback)
                 }
             },
@@ -105,7 +115,7 @@ impl<B: PyBuilder> ToPy<B> {
                 return self.build.date(ms);
             }
             if env.is_promise(v)? {
-                let ticket = callback::watch(env, v)?;
+                let ticket = callback::watch(env, v, self.interp)?;
                 return self.build.promise(ticket);
             }
             if env.instance_of(v, hooks::get(env, |h| h.map_ctor)?)? {
@@ -127,7 +137,7 @@ impl<B: PyBuilder> ToPy<B> {
         if env.type_of(id)? != sys::ValueType::napi_number {
             return Ok(None);
         }
-        let ptr = handle::with(|r| r.get(env.get_double(id)? as HandleId))?;
+        let ptr = handle::with(|r| r.get_in(env.get_double(id)? as HandleId, self.interp))?;
         let method = env.get_property(v, hooks::get(env, |h| h.method_symbol)?)?;
         let method = match env.type_of(method)? == sys::ValueType::napi_string {
             true => Some(env.get_string(method)?),

@@ -3,13 +3,18 @@
 //! Thread rules: one registry per JS thread (the main thread and each worker_thread is its own
 //! Node environment), kept in a thread-local and only touched from that thread. A proxy holds a
 //! `HandleId`; the registry holds the strong reference. Nothing here touches Python: removed
-//! references are handed back to the caller, which releases them while attached, and references
-//! dropped by JS garbage collection wait in `pending` until the next attach.
+//! references are handed back to the caller, which releases them in their own interpreter, and
+//! references dropped by JS garbage collection wait in `pending` until the next call.
+//!
+//! Every handle records its interpreter (that of its owner), so that an object never reaches
+//! another interpreter (`ERR_PY_CONTEXT_MISMATCH`), and a closed context's handles answer
+//! `ERR_PY_CONTEXT_CLOSED`.
 
 pub mod names;
 
 use std::cell::RefCell;
 
+use crate::context::InterpId;
 use crate::error::{Error, Result};
 use crate::python::OwnedPtr;
 
@@ -25,16 +30,24 @@ const GENERATION_LIMIT: u32 = 1 << 20;
 struct Slot {
     generation: u32,
     owner: OwnerId,
+    interp: InterpId,
     object: Option<OwnedPtr>,
+    /// Its context closed: the slot stays taken (answering `ERR_PY_CONTEXT_CLOSED`) until the
+    /// proxy is collected or released.
+    closed: bool,
 }
+
+/// A reference to give back, and the interpreter it belongs to.
+pub type Release = (InterpId, OwnedPtr);
 
 #[derive(Default)]
 pub struct Registry {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
-    pending: Vec<OwnedPtr>,
-    next_owner: OwnerId,
+    pending: Vec<Release>,
+    /// The interpreter of each owner (index: owner id; owner 0 is the main interpreter's).
+    owners: Vec<InterpId>,
 }
 
 thread_local! {
@@ -56,12 +69,26 @@ pub fn try_with(f: impl FnOnce(&mut Registry)) {
 }
 
 impl Registry {
-    pub fn new_owner(&mut self) -> OwnerId {
-        self.next_owner += 1;
-        self.next_owner
+    /// A new owner id for a `Python` instance on interpreter `interp`.
+    pub fn new_owner(&mut self, interp: InterpId) -> OwnerId {
+        if self.owners.is_empty() {
+            self.owners.push(0);
+        }
+        self.owners.push(interp);
+        (self.owners.len() - 1) as OwnerId
     }
 
-    pub fn insert(&mut self, owner: OwnerId, object: OwnedPtr) -> HandleId {
+    /// The interpreter whose objects `owner` holds.
+    pub fn owner_interp(&self, owner: OwnerId) -> Result<InterpId> {
+        match self.owners.get(owner as usize) {
+            Some(&interp) => Ok(interp),
+            None if owner == 0 => Ok(0),
+            None => Err(Error::invalid_arg(format!("unknown owner {owner}"))),
+        }
+    }
+
+    /// Registers `object`, of interpreter `interp`, for `owner`.
+    pub fn insert(&mut self, owner: OwnerId, interp: InterpId, object: OwnedPtr) -> HandleId {
         let index = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot::default());
             (self.slots.len() - 1) as u32
@@ -69,38 +96,64 @@ impl Registry {
         let slot = &mut self.slots[index as usize];
         slot.generation = slot.generation % (GENERATION_LIMIT - 1) + 1;
         slot.owner = owner;
+        slot.interp = interp;
         slot.object = Some(object);
+        slot.closed = false;
         self.live += 1;
         ((slot.generation as u64) << 32) | index as u64
     }
 
+    /// The slot of `id` if it is taken (live or closed).
     fn slot(&self, id: HandleId) -> Option<&Slot> {
         let slot = self.slots.get((id & 0xffff_ffff) as usize)?;
-        (slot.generation as u64 == id >> 32 && slot.object.is_some()).then_some(slot)
+        (slot.generation as u64 == id >> 32 && (slot.object.is_some() || slot.closed))
+            .then_some(slot)
     }
 
-    /// The object behind `id`, borrowed: incref it before anything can release the handle.
-    pub fn get(&self, id: HandleId) -> Result<*mut pyo3::ffi::PyObject> {
-        self.slot(id)
-            .and_then(|s| s.object.as_ref())
-            .map(OwnedPtr::as_ptr)
-            .ok_or(Error::Released)
+    fn live_slot(&self, id: HandleId) -> Result<&Slot> {
+        match self.slot(id) {
+            Some(slot) if slot.closed => Err(Error::ContextClosed),
+            Some(slot) => Ok(slot),
+            None => Err(Error::Released),
+        }
     }
 
-    /// Removes `id`; the caller releases the reference. `None` if already released.
-    pub fn remove(&mut self, id: HandleId) -> Option<OwnedPtr> {
-        self.slot(id)?;
+    /// The object behind `id` and its interpreter, borrowed: incref it before anything can
+    /// release the handle.
+    pub fn get(&self, id: HandleId) -> Result<(*mut pyo3::ffi::PyObject, InterpId)> {
+        let slot = self.live_slot(id)?;
+        let object = slot.object.as_ref().ok_or(Error::Released)?;
+        Ok((object.as_ptr(), slot.interp))
+    }
+
+    /// The object behind `id`, which must belong to interpreter `interp`.
+    pub fn get_in(&self, id: HandleId, interp: InterpId) -> Result<*mut pyo3::ffi::PyObject> {
+        match self.get(id)? {
+            (object, i) if i == interp => Ok(object),
+            _ => Err(Error::ContextMismatch),
+        }
+    }
+
+    /// Removes `id`; the caller releases the reference. `None` if already released (or its
+    /// context closed, which released it).
+    pub fn remove(&mut self, id: HandleId) -> Option<Release> {
+        let slot = self.slot(id)?;
+        let interp = slot.interp;
         let index = (id & 0xffff_ffff) as u32;
-        let object = self.slots[index as usize].object.take();
+        let slot = &mut self.slots[index as usize];
+        let object = slot.object.take();
+        slot.closed = false;
         self.free.push(index);
-        self.live -= 1;
-        object
+        if object.is_some() {
+            self.live -= 1;
+        }
+        object.map(|o| (interp, o))
     }
 
-    /// JS garbage collection dropped the proxy: release at the next attach.
+    /// JS garbage collection dropped the proxy: release at the next call.
     pub fn defer_release(&mut self, id: HandleId) {
-        if let Some(object) = self.remove(id) {
-            self.pending.push(object);
+        if let Some(release) = self.remove(id) {
+            self.pending.push(release);
         }
     }
 
@@ -108,12 +161,12 @@ impl Registry {
         !self.pending.is_empty()
     }
 
-    pub fn take_pending(&mut self) -> Vec<OwnedPtr> {
+    pub fn take_pending(&mut self) -> Vec<Release> {
         std::mem::take(&mut self.pending)
     }
 
     /// Removes every handle of `owner` (or of everyone), pending ones included.
-    pub fn remove_owned(&mut self, owner: Option<OwnerId>) -> Vec<OwnedPtr> {
+    pub fn remove_owned(&mut self, owner: Option<OwnerId>) -> Vec<Release> {
         let ids: Vec<HandleId> = self
             .slots
             .iter()
@@ -124,6 +177,27 @@ impl Registry {
         let mut removed = self.take_pending();
         removed.extend(ids.into_iter().filter_map(|id| self.remove(id)));
         removed
+    }
+
+    /// Context `interp` is closing: takes every reference into it (pending ones included) and
+    /// marks its handles closed.
+    pub fn close_interp(&mut self, interp: InterpId) -> Vec<OwnedPtr> {
+        let mut taken = Vec::new();
+        for slot in &mut self.slots {
+            if slot.interp == interp {
+                if let Some(object) = slot.object.take() {
+                    slot.closed = true;
+                    self.live -= 1;
+                    taken.push(object);
+                }
+            }
+        }
+        let (theirs, others) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(i, _)| *i == interp);
+        self.pending = others;
+        taken.extend(theirs.into_iter().map(|(_, o): Release| o));
+        taken
     }
 
     /// Live handles, of one owner or in all.

@@ -13,7 +13,10 @@ use crate::python::OwnedPtr;
 #[derive(Default)]
 struct Names {
     ids: HashMap<String, u32>,
+    /// The main interpreter's interned str of each id.
     strings: Vec<OwnedPtr>,
+    /// The text of each id (for contexts, which make their own str).
+    texts: Vec<String>,
 }
 
 thread_local! {
@@ -31,6 +34,7 @@ pub fn intern(py: Python<'_>, name: &str) -> u32 {
         n.strings
             .push(OwnedPtr::new(PyString::intern(py, name).as_any()));
         n.ids.insert(name.to_owned(), id);
+        n.texts.push(name.to_owned());
         id
     })
 }
@@ -41,6 +45,13 @@ pub fn get<'py>(py: Python<'py>, id: u32) -> Result<Bound<'py, PyString>> {
     let ptr = ptr.ok_or_else(|| Error::invalid_arg(format!("unknown attribute name id {id}")))?;
     // SAFETY: the table holds a strong reference to this str for the life of the environment.
     Ok(unsafe { Bound::from_borrowed_ptr(py, ptr).cast_into_unchecked() })
+}
+
+/// The text of `id`.
+pub fn text(id: u32) -> Result<String> {
+    NAMES
+        .with(|n| n.borrow().texts.get(id as usize).cloned())
+        .ok_or_else(|| Error::invalid_arg(format!("unknown attribute name id {id}")))
 }
 
 /// Empties the table (environment teardown); the caller releases the strings.

@@ -15,6 +15,8 @@ use crate::runtime;
 thread_local! {
     /// The `PyGILState_Ensure` result that created this thread's state, if it did.
     static THREAD_STATE: Cell<Option<ffi::PyGILState_STATE>> = const { Cell::new(None) };
+    /// How many `with_gil` calls are running on this thread.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Runs `f` attached to the main interpreter, starting the runtime on first use.
@@ -30,7 +32,36 @@ pub fn with_gil<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<R> {
             state.set(Some(gstate));
         }
     });
+    DEPTH.with(|d| d.set(d.get() + 1));
+    let _depth = Depth;
     Ok(Python::attach(f))
+}
+
+struct Depth;
+
+impl Drop for Depth {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Runs `f` with this thread detached from the main interpreter if `with_gil` attached it: for
+/// waiting on a context's thread, which may need the GIL (shared) or call back into JS, whose
+/// callbacks may attach again.
+pub fn detached<R: Send>(f: impl FnOnce() -> R) -> R {
+    if DEPTH.with(Cell::get) == 0 {
+        return f();
+    }
+    struct AssertSend<F>(F);
+    // SAFETY: `f` runs on this very thread; pyo3 only asks for Send to keep Python tokens out.
+    unsafe impl<F> Send for AssertSend<F> {}
+    let f = AssertSend(f);
+    Python::attach(|py| {
+        py.detach(move || {
+            let f = f;
+            (f.0)()
+        })
+    })
 }
 
 /// Deletes this thread's thread state, if it has one. Call when a JS thread ends.

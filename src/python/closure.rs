@@ -71,9 +71,10 @@ unsafe extern "C" fn trampoline(
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls this attached, with our capsule, an args tuple and a kwargs dict or
-    // NULL, all borrowed for the call.
-    unsafe {
-        let py = Python::assume_attached();
+    // NULL, all borrowed for the call. `Python::attach` only counts the attachment for pyo3
+    // (the calling thread's GIL-state thread state is the current one), so that objects pyo3
+    // drops here are released at once, in this interpreter.
+    Python::attach(|py| unsafe {
         let body = &*(ffi::PyCapsule_GetPointer(capsule, CAPSULE.as_ptr()) as *const Box<Body>);
         let args = Bound::from_borrowed_ptr(py, args).cast_into_unchecked::<PyTuple>();
         let kwargs =
@@ -89,7 +90,7 @@ unsafe extern "C" fn trampoline(
                 std::ptr::null_mut()
             }
         }
-    }
+    })
 }
 
 /// Sets `err` as the current Python exception (unless one is already set).

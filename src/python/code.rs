@@ -152,19 +152,103 @@ class JSPromise:
 
 
 _loop = None
+_loop_thread = None
 _loop_lock = _threading.Lock()
+_in_context = False
 
 
 def event_loop():
     \"\"\"The asyncio loop that runs coroutines returned to _async calls, on its own thread.\"\"\"
-    global _loop
+    global _loop, _loop_thread
     with _loop_lock:
         if _loop is None:
             import asyncio
             loop = asyncio.new_event_loop()
-            _threading.Thread(target=loop.run_forever, name='pyembed-asyncio', daemon=True).start()
+            # Contexts refuse daemon threads; closing one stops and joins this thread instead.
+            _loop_thread = _threading.Thread(
+                target=loop.run_forever, name='pyembed-asyncio', daemon=not _in_context)
+            _loop_thread.start()
             _loop = loop
     return _loop
+
+
+def _refuse_exit(status=0):
+    raise RuntimeError(
+        'os._exit() would end the whole Node process; it is disabled inside a pyembed context')
+
+
+def _setup_context():
+    global _in_context
+    _in_context = True
+    import os
+    import posix
+    os._exit = posix._exit = _refuse_exit
+
+
+class _Writer:
+    \"\"\"sys.stdout / sys.stderr of a context whose output JS captures: whole lines (and what
+    flush() finds) go to the JS function, one call at a time, in order.\"\"\"
+
+    encoding = 'utf-8'
+    errors = 'strict'
+
+    def __init__(self, send, name):
+        self._send = send
+        self._buffer = ''
+        self._lock = _threading.RLock()
+        self.name = name
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f'write() argument must be str, not {type(text).__name__}')
+        with self._lock:
+            self._buffer += text
+            end = self._buffer.rfind('\\n') + 1
+            if end:
+                lines, self._buffer = self._buffer[:end], self._buffer[end:]
+                self._send(lines)
+        return len(text)
+
+    def flush(self):
+        with self._lock:
+            text, self._buffer = self._buffer, ''
+            if text:
+                self._send(text)
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+
+def _capture(stdout, stderr):
+    import sys
+    if stdout is not None:
+        sys.stdout = _Writer(stdout, '<stdout>')
+    if stderr is not None:
+        sys.stderr = _Writer(stderr, '<stderr>')
+
+
+def _close_context(timeout):
+    import sys
+    # Python 3.13 makes a dummy Thread for this thread (not started by threading); drop it now,
+    # while the threading module can still take it out of its table.
+    info = getattr(sys.modules.get('threading'), '_thread_local_info', None)
+    if info is not None and hasattr(info, '_track_dummy_thread_ref'):
+        del info._track_dummy_thread_ref
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, _Writer):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+    loop, thread = _loop, _loop_thread
+    if loop is not None:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        if not thread.is_alive():
+            loop.close()
 
 
 def _schedule(coroutine, done):
@@ -184,6 +268,36 @@ pub fn host_module(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     py.run(HOST_MODULE, Some(&module.dict()), None)?;
     modules.set_item("pyembed", &module)?;
     Ok(module.into_any())
+}
+
+/// Prepares a new context: its asyncio thread is not a daemon, `os._exit` raises.
+pub fn setup_context(py: Python<'_>) -> Result<()> {
+    host_module(py)
+        .and_then(|m| m.call_method0("_setup_context"))
+        .map(drop)
+        .map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// Sends a context's `sys.stdout` / `sys.stderr` to these callables (`None`: left alone).
+pub fn capture_output(
+    py: Python<'_>,
+    stdout: &Bound<'_, PyAny>,
+    stderr: &Bound<'_, PyAny>,
+) -> Result<()> {
+    host_module(py)
+        .and_then(|m| m.call_method1("_capture", (stdout, stderr)))
+        .map(drop)
+        .map_err(|e| exception::from_pyerr(py, e))
+}
+
+/// A context is closing: flushes captured output, stops its asyncio loop (waiting up to
+/// `timeout` for its thread). Errors are reported on stderr.
+pub fn close_context(py: Python<'_>, timeout: std::time::Duration) {
+    let closed =
+        host_module(py).and_then(|m| m.call_method1("_close_context", (timeout.as_secs_f64(),)));
+    if let Err(e) = closed {
+        e.print(py);
+    }
 }
 
 /// `pyembed.JSError(message, name, stack)`, ready to raise.

@@ -29,9 +29,11 @@ pub fn take(py: Python<'_>) -> Error {
 /// Describes an exception object.
 pub fn describe(exc: &Bound<'_, PyAny>, depth: usize) -> PyException {
     let py = exc.py();
+    // Not `PyType::name()`: it caches its attribute name process-wide, which contexts must not
+    // share.
     let type_name = exc
         .get_type()
-        .name()
+        .getattr("__name__")
         .map(|n| n.to_string())
         .unwrap_or_else(|e| discard(py, e, "<unknown>".into()));
     let message = exc

@@ -29,7 +29,7 @@ pub struct Runtime {
     /// Path of the libpython shared object.
     pub libpython: String,
     /// Jobs for the main interpreter's Python thread (`pyembed-main`).
-    pub jobs: crossbeam_channel::Sender<context::Job>,
+    pub jobs: crossbeam_channel::Sender<context::Task>,
 }
 
 static PENDING: Mutex<Option<Options>> = Mutex::new(None);
@@ -93,8 +93,9 @@ fn start(options: Options) -> std::result::Result<Runtime, String> {
             if ok {
                 // CPython's main thread outlives every use of the interpreter: it serves the
                 // main interpreter's jobs for the life of the process.
-                // SAFETY: this thread initialized CPython and is still attached.
-                unsafe { context::serve(queue) }
+                // SAFETY: this thread initialized CPython and is still attached. Never returns:
+                // nobody closes the main interpreter.
+                let _ = unsafe { context::serve(&queue, false) };
             }
         })
         .map_err(|e| format!("cannot spawn the pyembed-main thread: {e}"))?;
@@ -138,10 +139,17 @@ unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String,
     let version = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }
         .to_string_lossy()
         .into_owned();
-    // SAFETY: attached since initialization.
-    let py = unsafe { pyo3::Python::assume_attached() };
-    crate::python::code::host_module(py)
-        .map_err(|e| format!("cannot create the pyembed module: {e}"))?;
+    // Attached since initialization, with this thread's GIL-state thread state.
+    pyo3::Python::attach(|py| {
+        // pyo3 creates its PanicException type once per process, in whichever interpreter
+        // first fetches an error: make that the main one, not a context that may end.
+        let _ = pyo3::types::PyTypeMethods::as_type_ptr(
+            &<pyo3::panic::PanicException as pyo3::PyTypeInfo>::type_object(py),
+        );
+        crate::python::code::host_module(py)
+            .map(drop)
+            .map_err(|e| format!("cannot create the pyembed module: {e}"))
+    })?;
     Ok(version)
 }
 
@@ -157,7 +165,7 @@ unsafe fn set_string(
     check(unsafe { ffi::PyConfig_SetBytesString(config, field, value.as_ptr()) })
 }
 
-fn check(status: ffi::PyStatus) -> std::result::Result<(), String> {
+pub(crate) fn check(status: ffi::PyStatus) -> std::result::Result<(), String> {
     // SAFETY: PyStatus_Exception only inspects the struct.
     if unsafe { ffi::PyStatus_Exception(status) } == 0 {
         return Ok(());
