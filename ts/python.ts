@@ -185,20 +185,17 @@ export class Python {
 
   /** `import name`, on the interpreter's Python thread. */
   import_async(name: string, options?: CallOptions): Promise<PyObject> {
-    const owner = this.#owner
-    return submit((call, cancellable) => native.importAsync(owner, name, call, cancellable), options)
+    return submit((call, cancellable) => native.importAsync(this.#owner, name, call, cancellable), options)
   }
 
   /** `exec`, on the interpreter's Python thread; resolves with null. */
   exec_async(code: string, options?: CallOptions): Promise<null> {
-    const owner = this.#owner
-    return submit((call, cancellable) => native.execAsync(owner, code, call, cancellable), options)
+    return submit((call, cancellable) => native.execAsync(this.#owner, code, call, cancellable), options)
   }
 
   /** `eval`, on the interpreter's Python thread. A coroutine result is awaited on the asyncio loop. */
   eval_async(code: string, options?: CallOptions): Promise<any> {
-    const owner = this.#owner
-    return submit((call, cancellable) => native.evalAsync(owner, code, call, cancellable), options)
+    return submit((call, cancellable) => native.evalAsync(this.#owner, code, call, cancellable), options)
   }
 
   /**
@@ -214,8 +211,10 @@ export class Python {
   ): Promise<any> {
     if (kwargs instanceof CallOptions) [kwargs, options] = [undefined, kwargs]
     const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
-    const owner = this.#owner
-    return submit((call, cancellable) => native.callAsync(owner, idOf(obj), name, args, kw, call, cancellable), options)
+    return submit(
+      (call, cancellable) => native.callAsync(this.#owner, idOf(obj), name, args, kw, call, cancellable),
+      options,
+    )
   }
 
   /** `getattr(obj, name)(*args, **kwargs)`. */

@@ -102,7 +102,7 @@ fn raise(py: Python<'_>, err: Error) {
     let message = err.to_string();
     let exc = match err {
         Error::Python(_) => pyo3::exceptions::PyRuntimeError::new_err(message),
-        Error::InvalidArg(_) | Error::Conversion(_) => {
+        Error::InvalidArg(_) | Error::Conversion(_) | Error::ContextMismatch => {
             pyo3::exceptions::PyTypeError::new_err(message)
         }
         Error::JsException(js) => crate::python::code::js_error(py, &js),
