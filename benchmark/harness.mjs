@@ -28,7 +28,7 @@ export function opsPerSecond(fn, batch = 1000) {
 export const native = createRequire(import.meta.url)('../index.js')
 
 export function fmt(n) {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1)
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(n < 10 ? 2 : 1)
 }
 
 /** Prints one result row: name, value with unit, and ratios to named baselines. */

@@ -11,6 +11,7 @@ use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use napi::sys;
@@ -231,6 +232,9 @@ pub fn close() {
     }
 }
 
+/// How long `wait` spins before sleeping.
+const SPIN: Duration = Duration::from_micros(50);
+
 /// Blocks this JS thread until `reply` answers (`None`: its sender is gone), running the JS
 /// callbacks that Python code calls meanwhile (a sync call into a context runs on the context's
 /// thread, and its Python code may call JS). Detached from the main interpreter meanwhile.
@@ -239,6 +243,12 @@ pub fn wait<T: Send>(js: JsEnv, reply: &Receiver<T>) -> Result<Option<T>> {
     shared.waiting.fetch_add(1, Ordering::AcqRel);
     let answer = attach::detached(|| loop {
         serve_callbacks(js, &shared);
+        // Most calls answer within microseconds: spin a little before sleeping (a wake-up
+        // costs more than the call).
+        let spin = Instant::now() + SPIN;
+        while Instant::now() < spin && reply.is_empty() && shared.wake.1.is_empty() {
+            std::hint::spin_loop();
+        }
         crossbeam_channel::select! {
             recv(reply) -> answer => break answer.ok(),
             recv(shared.wake.1) -> _ => {}
