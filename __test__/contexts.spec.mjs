@@ -286,6 +286,43 @@ test('a JS callback called from a context may call that context, another one and
   }
 })
 
+test('a context can be created and used from inside a callback of the main interpreter', async () => {
+  const made = []
+  const viaMain = main.eval('lambda f: f() + 1')
+  assert.equal(viaMain(() => {
+    const a = new Python({ context: 'shared-gil' })
+    made.push(a)
+    return a.eval('20 * 2')
+  }), 41)
+  assert.equal(await made[0].close(), true)
+})
+
+test('expose works in a context, and its callbacks may return promises to _async calls', async () => {
+  const a = new Python({ context: true })
+  try {
+    a.expose('host', { twice: (x) => x * 2, later: (x) => new Promise((r) => setTimeout(() => r(x + 1), 5)), version: 3 })
+    assert.equal(a.eval('__import__("host").twice(21)'), 42)
+    assert.equal(await a.eval_async('__import__("host").later(1) + __import__("host").version'), 5)
+    assert.equal(main.eval('"host" in __import__("sys").modules'), false)
+  } finally {
+    await a.close()
+  }
+})
+
+test('the process exits promptly with contexts still open and their threads running', () => {
+  const child = runNode(`
+    import { Python } from 'pyembed'
+    const a = new Python({ context: true })
+    a.exec('import threading, time\\nthreading.Thread(target=time.sleep, args=(30,)).start()')
+    const b = new Python({ context: 'shared-gil' })
+    b.exec('import _thread, time\\n_thread.start_new_thread(time.sleep, (30,))')
+    console.log(a.eval('1 + 1'))
+  `, { timeout: 20_000 })
+  assert.equal(child.signal, null)
+  assert.equal(child.status, 0, child.stderr)
+  assert.equal(child.stdout, '2\n')
+})
+
 test('async calls in a context: cancellation, coroutines, JS promises', async () => {
   const a = new Python({ context: true })
   try {

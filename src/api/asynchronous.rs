@@ -34,7 +34,7 @@ where
         0 => None,
         _ => Some(context::get(interp)?),
     };
-    super::release_pending();
+    super::release_pending_queued();
     let outbox = inbox::start_call(js)?;
     let control = cancellable.then(|| {
         Arc::new(Control {

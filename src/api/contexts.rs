@@ -105,7 +105,7 @@ where
     W: for<'py> FnOnce(Python<'py>) -> Result<Reply<'py>> + Send + 'static,
 {
     let context = context::get(interp)?;
-    super::release_pending();
+    super::release_pending_queued();
     let (tx, rx) = crossbeam_channel::bounded(1);
     context.send(Box::new(move |py| {
         let result = catch_unwind(AssertUnwindSafe(|| work(py).and_then(returned)))

@@ -49,14 +49,17 @@ fn routed<T>(
 /// Runs `f` attached to the main interpreter, first releasing what JS garbage collection
 /// dropped.
 fn attached<T>(f: impl for<'py> FnOnce(Python<'py>) -> Result<T>) -> Result<T> {
-    release_pending();
+    if handle::with(|r| r.has_pending()) {
+        release_objects(handle::with(|r| r.take_pending()));
+    }
     attach::with_gil(f)?
 }
 
-/// Releases what JS garbage collection dropped (see `release_objects`).
-fn release_pending() {
+/// Releases what JS garbage collection dropped, all through the interpreters' queues: for entry
+/// points that must not wait for the main GIL on the JS thread.
+fn release_pending_queued() {
     if handle::with(|r| r.has_pending()) {
-        release_objects(handle::with(|r| r.take_pending()));
+        release(handle::with(|r| r.take_pending()), true);
     }
 }
 
@@ -65,6 +68,10 @@ fn release_pending() {
 /// when no async call is in flight, else likewise as a job. Those of closed contexts went with
 /// them.
 fn release_objects(objects: Vec<handle::Release>) {
+    release(objects, inbox::in_flight() > 0)
+}
+
+fn release(objects: Vec<handle::Release>, queue_main: bool) {
     let mut main = Vec::new();
     let mut contexts: HashMap<InterpId, Vec<OwnedPtr>> = HashMap::new();
     for (interp, object) in objects {
@@ -79,7 +86,7 @@ fn release_objects(objects: Vec<handle::Release>) {
     if main.is_empty() {
         return;
     }
-    if inbox::in_flight() > 0 {
+    if queue_main {
         let _ = context::send(0, release_job(main));
         return;
     }
