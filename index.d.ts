@@ -64,7 +64,7 @@ export declare function createContext(kind: string, stdout: ((text: string) => v
 export declare function delAttr(id: number, name: string): void
 
 /**
- * Evaluates an expression in the shared `__main__` namespace and converts the result.
+ * Evaluates an expression in the interpreter's `__main__` namespace and converts the result.
  *
  * ```js
  * native.eval(owner, 'x * 2') // 4
@@ -76,7 +76,7 @@ export declare function eval(owner: number, source: string): unknown
 export declare function evalAsync(owner: number, source: string, call: number, cancellable: boolean): void
 
 /**
- * Runs statements in the shared `__main__` namespace.
+ * Runs statements in the interpreter's `__main__` namespace.
  *
  * ```js
  * native.exec(owner, 'x = 1 + 1')

@@ -24,7 +24,7 @@ export function opsPerSecond(fn, batch = 1000) {
   return best
 }
 
-/** The raw binding, for a plain Node-API baseline (`newOwner` touches no Python). */
+/** The raw binding, for a plain Node-API baseline (`cancelCall` of no call touches no Python). */
 export const native = createRequire(import.meta.url)('../index.js')
 
 export function fmt(n) {

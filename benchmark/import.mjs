@@ -5,7 +5,7 @@ import { native, opsPerSecond, quick, report } from './harness.mjs'
 const py = new Python()
 py.import('os')
 const n = quick ? 20000 : 200000
-const napiNoop = opsPerSecond(() => native.newOwner(0))
+const napiNoop = opsPerSecond(() => native.cancelCall(0))
 const pure = py.eval(`1 / min(__import__("timeit").repeat("importlib.import_module('os')", setup="import importlib", number=${n}, repeat=5)) * ${n}`)
 const cached = opsPerSecond(() => py.import('os'))
 

@@ -6,7 +6,7 @@ const py = new Python()
 py.exec('class C:\n    def noop(self):\n        return None\nc = C()\n')
 const c = py.eval('c')
 
-const napiNoop = opsPerSecond(() => native.newOwner(0))
+const napiNoop = opsPerSecond(() => native.cancelCall(0))
 const pure = py.eval(`1 / min(__import__("timeit").repeat("c.noop()", globals=globals(), number=${quick ? 20000 : 200000}, repeat=5)) * ${quick ? 20000 : 200000}`)
 const proxy = opsPerSecond(() => c.noop())
 const call = opsPerSecond(() => py.call(c, 'noop'))

@@ -77,7 +77,7 @@ unsafe extern "C" fn call_entry(
         if let Some(interp) = contexts::of_owner(owner)? {
             let request =
                 CallRequest::gather(js, interp, id, Js(argv[2]), Js(argv[3]), Js(argv[4]))?;
-            return contexts::run_in(js, interp, owner, move |py| {
+            return contexts::run_in(js, interp, owner, &[], move |py, _| {
                 request.run(py).map(Reply::Object)
             })
             .map(|v| v.0);

@@ -4,12 +4,18 @@ use napi::Env;
 use napi_derive::napi;
 use pyo3::prelude::*;
 
-use super::contexts::{self, bind, borrowed, run_in, Reply};
-use super::{object, routed, run, string_arg};
-use crate::convert::{JsValues, ToJs};
+use super::contexts::Reply;
+use super::{in_interpreter, on_object, string_arg, throw};
 use crate::error::{Error, Result};
+use crate::handle::{self, HandleId};
 use crate::js::{Js, JsEnv};
 use crate::python::{code, exception};
+
+/// A required string argument, thrown as `ERR_PY_INVALID_ARG` otherwise.
+fn text(env: &Env, v: Js, what: &str) -> napi::Result<String> {
+    let js = JsEnv(env.raw());
+    string_arg(js, v, what).map_err(|e| throw::throw(js, e))
+}
 
 /// `import name`; the module comes back as a proxy.
 ///
@@ -22,19 +28,9 @@ pub fn import_module(
     owner: u32,
     #[napi(ts_arg_type = "string")] name: Js,
 ) -> napi::Result<Js> {
-    let context = routed(&env, contexts::of_owner(owner), |js, interp| {
-        let name = string_arg(js, name, "module name")?;
-        run_in(js, interp, owner, move |py| {
-            code::import(py, &name).map(Reply::Object)
-        })
-    });
-    if let Some(done) = context {
-        return done;
-    }
-    run(&env, |py, js| {
-        let name = string_arg(js, name, "module name")?;
-        let module = code::import(py, &name)?;
-        super::to_js(js, owner, &module)
+    let name = text(&env, name, "module name")?;
+    in_interpreter(&env, owner, &[], move |py, _| {
+        code::import(py, &name).map(Reply::Object)
     })
 }
 
@@ -46,73 +42,43 @@ pub fn module_is(
     id: f64,
     #[napi(ts_arg_type = "string")] name: Js,
 ) -> napi::Result<bool> {
-    let Ok(route) = contexts::of_handle(id) else {
+    let name = text(&env, name, "module name")?;
+    if handle::with(|r| r.get(id as HandleId)).is_err() {
         return Ok(false); // released or closed: import afresh
-    };
-    let context = routed(&env, Ok(route), |js, interp| {
-        let (module, name) = (borrowed(id, interp)?, string_arg(js, name, "module name")?);
-        let same = run_in(js, interp, 0, move |py| {
-            let name = pyo3::types::PyString::new(py, &name);
-            let same = code::imported(&name)?.is_some_and(|m| m.is(bind(py, module)));
-            Ok(Reply::Object(
-                pyo3::types::PyBool::new(py, same).to_owned().into_any(),
-            ))
-        })?;
-        js.get_bool(same.0)
-    });
-    if let Some(done) = context {
-        return done;
     }
-    run(&env, |py, js| {
-        let Ok(cached) = object(py, id) else {
-            return Ok(false); // released: import afresh
-        };
-        let name = pyo3::types::PyString::new(py, &string_arg(js, name, "module name")?);
-        Ok(code::imported(&name)?.is_some_and(|m| m.is(&cached)))
-    })
+    let same = on_object(&env, 0, id, &[], move |py, cached, _| {
+        let name = pyo3::types::PyString::new(py, &name);
+        Ok(Reply::Bool(
+            code::imported(&name)?.is_some_and(|m| m.is(&cached)),
+        ))
+    })?;
+    super::bool_of(&env, same)
 }
 
-/// Runs statements in the shared `__main__` namespace.
+/// Runs statements in the interpreter's `__main__` namespace.
 ///
 /// ```js
 /// native.exec(owner, 'x = 1 + 1')
 /// ```
 #[napi]
 pub fn exec(env: Env, owner: u32, #[napi(ts_arg_type = "string")] source: Js) -> napi::Result<()> {
-    let context = routed(&env, contexts::of_owner(owner), |js, interp| {
-        let source = string_arg(js, source, "code")?;
-        run_in(js, interp, owner, move |py| {
-            code::exec(py, &source).map(|()| Reply::Undefined)
-        })
-        .map(drop)
-    });
-    if let Some(done) = context {
-        return done;
-    }
-    run(&env, |py, js| {
-        code::exec(py, &string_arg(js, source, "code")?)
+    let source = text(&env, source, "code")?;
+    in_interpreter(&env, owner, &[], move |py, _| {
+        code::exec(py, &source).map(|()| Reply::Undefined)
     })
+    .map(drop)
 }
 
-/// Evaluates an expression in the shared `__main__` namespace and converts the result.
+/// Evaluates an expression in the interpreter's `__main__` namespace and converts the result.
 ///
 /// ```js
 /// native.eval(owner, 'x * 2') // 4
 /// ```
 #[napi(ts_return_type = "unknown")]
 pub fn eval(env: Env, owner: u32, #[napi(ts_arg_type = "string")] source: Js) -> napi::Result<Js> {
-    let context = routed(&env, contexts::of_owner(owner), |js, interp| {
-        let source = string_arg(js, source, "expression")?;
-        run_in(js, interp, owner, move |py| {
-            code::eval(py, &source).map(Reply::Object)
-        })
-    });
-    if let Some(done) = context {
-        return done;
-    }
-    run(&env, |py, js| {
-        let value = code::eval(py, &string_arg(js, source, "expression")?)?;
-        super::to_js(js, owner, &value)
+    let source = text(&env, source, "expression")?;
+    in_interpreter(&env, owner, &[], move |py, _| {
+        code::eval(py, &source).map(Reply::Object)
     })
 }
 
@@ -129,33 +95,20 @@ pub fn expose(
     #[napi(ts_arg_type = "string")] name: Js,
     #[napi(ts_arg_type = "Record<string, unknown>")] members: Js,
 ) -> napi::Result<()> {
-    let context = routed(&env, contexts::of_owner(owner), |js, interp| {
-        let name = string_arg(js, name, "module name")?;
-        check_members(js, members)?;
-        let (values, roots) = contexts::values(js, interp, &[members.0])?;
-        run_in(js, interp, owner, move |py| {
-            let members = contexts::build(py, &values, &roots)?.remove(0);
-            code::expose(py, &name, &members).map(|()| Reply::Undefined)
-        })
-        .map(drop)
-    });
-    if let Some(done) = context {
-        return done;
+    let name = text(&env, name, "module name")?;
+    let js = JsEnv(env.raw());
+    let is_object = (|| -> Result<bool> {
+        Ok(js.type_of(members.0)? == napi::sys::ValueType::napi_object
+            && !js.is_array(members.0)?)
+    })();
+    if !is_object.map_err(|e| throw::throw(js, e))? {
+        let e = Error::invalid_arg("module members must be an object");
+        return Err(throw::throw(js, e));
     }
-    run(&env, |py, js| {
-        let name = string_arg(js, name, "module name")?;
-        check_members(js, members)?;
-        let members =
-            crate::convert::ToPy::new(js, crate::convert::PyObjects::new(py)).convert(members.0)?;
-        code::expose(py, &name, &members)
+    in_interpreter(&env, owner, &[members], move |py, members| {
+        code::expose(py, &name, &members[0]).map(|()| Reply::Undefined)
     })
-}
-
-fn check_members(js: JsEnv, members: Js) -> Result<()> {
-    if js.type_of(members.0)? != napi::sys::ValueType::napi_object || js.is_array(members.0)? {
-        return Err(Error::invalid_arg("module members must be an object"));
-    }
-    Ok(())
+    .map(drop)
 }
 
 /// A Promise that a marshalled JS callback returned has settled.
@@ -176,77 +129,35 @@ pub fn add_syspath(
     owner: u32,
     #[napi(ts_arg_type = "string")] dir: Js,
 ) -> napi::Result<()> {
-    let context = routed(&env, contexts::of_owner(owner), |js, interp| {
-        let dir = string_arg(js, dir, "directory")?;
-        run_in(js, interp, owner, move |py| {
-            code::add_syspath(py, &dir).map(|()| Reply::Undefined)
-        })
-        .map(drop)
-    });
-    if let Some(done) = context {
-        return done;
-    }
-    run(&env, |py, js| {
-        code::add_syspath(py, &string_arg(js, dir, "directory")?)
+    let dir = text(&env, dir, "directory")?;
+    in_interpreter(&env, owner, &[], move |py, _| {
+        code::add_syspath(py, &dir).map(|()| Reply::Undefined)
     })
+    .map(drop)
 }
 
 /// `importlib.reload(module)`; the module object stays the same, so its proxies see new code.
 #[napi(ts_return_type = "unknown")]
 pub fn reload(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
-    let context = routed(&env, contexts::of_handle(id), |js, interp| {
-        let module = borrowed(id, interp)?;
-        run_in(js, interp, owner, move |py| {
-            code::reload(&bind(py, module)).map(Reply::Object)
-        })
-    });
-    if let Some(done) = context {
-        return done;
-    }
-    run(&env, |py, js| {
-        let fresh = code::reload(&object(py, id)?)?;
-        super::to_js(js, owner, &fresh)
+    on_object(&env, owner, id, &[], |_, module, _| {
+        code::reload(&module).map(Reply::Object)
     })
 }
 
 /// Converts deeply: mappings, iterables and numbers are unpacked too.
 #[napi(ts_return_type = "unknown")]
 pub fn to_js(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
-    let context = routed(&env, contexts::of_handle(id), |js, interp| {
-        let obj = borrowed(id, interp)?;
-        run_in(js, interp, owner, move |py| Ok(Reply::Deep(bind(py, obj))))
-    });
-    if let Some(done) = context {
-        return done;
-    }
-    run(&env, |py, js| {
-        ToJs::new(JsValues::new(js, owner), true)
-            .convert(&object(py, id)?)
-            .map(Js)
-    })
+    on_object(&env, owner, id, &[], |_, obj, _| Ok(Reply::Deep(obj)))
 }
 
 /// `str(obj)`, or `repr(obj)`.
 #[napi]
 pub fn to_string(env: Env, id: f64, repr: bool) -> napi::Result<String> {
-    let context = routed(&env, contexts::of_handle(id), |js, interp| {
-        let obj = borrowed(id, interp)?;
-        let text = run_in(js, interp, 0, move |py| {
-            let text = describe(&bind(py, obj), repr)?;
-            Ok(Reply::Object(
-                pyo3::types::PyString::new(py, &text).into_any(),
-            ))
-        })?;
-        js.get_string(text.0)
-    });
-    if let Some(done) = context {
-        return done;
-    }
-    run(&env, |py, _| describe(&object(py, id)?, repr))
-}
-
-fn describe(obj: &Bound<'_, PyAny>, repr: bool) -> Result<String> {
-    let text = if repr { obj.repr() } else { obj.str() };
-    text.map(|s| s.to_string_lossy().into_owned())
-        .map_err(|e| exception::from_pyerr(obj.py(), e))
+    let text = on_object(&env, 0, id, &[], move |py, obj, _| {
+        let text = if repr { obj.repr() } else { obj.str() };
+        text.map(|s| Reply::Str(s.to_string_lossy().into_owned()))
+            .map_err(|e| exception::from_pyerr(py, e))
+    })?;
+    let js = JsEnv(env.raw());
+    js.get_string(text.0).map_err(|e| throw::throw(js, e))
 }

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 
 use super::throw;
 use crate::context::{self, InterpId, Kind};
-use crate::convert::{JsBuilder, JsValues, ToJs, ToPy, Value};
+use crate::convert::{JsBuilder, JsValues, PyObjects, ToJs, ToPy, Value};
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId, OwnerId};
 use crate::inbox::{self, Completion, Message};
@@ -27,7 +27,7 @@ thread_local! {
     static OPEN: RefCell<Vec<InterpId>> = const { RefCell::new(Vec::new()) };
 }
 
-/// What a sync entry point's work gives back.
+/// What an entry point's Python work gives back.
 pub(super) enum Reply<'py> {
     /// Converted as usual (proxies for what has no JS equivalent).
     Object(Bound<'py, PyAny>),
@@ -38,14 +38,22 @@ pub(super) enum Reply<'py> {
     Method,
     /// The TS layer's `done` symbol (see `next`).
     Done,
+    Bool(bool),
+    Str(String),
 }
 
-/// A `Reply` crossing back to the JS thread.
-enum Returned {
-    Value(Value, usize),
+/// A `Reply` without Python objects, as it crosses back from a context's thread.
+enum Plain {
     Undefined,
     Method,
     Done,
+    Bool(bool),
+    Str(String),
+}
+
+enum Returned {
+    Value(Value, usize),
+    Plain(Plain),
 }
 
 /// The context of `owner`'s interpreter, or `None` for the main one.
@@ -71,55 +79,44 @@ pub(super) fn bind(py: Python<'_>, object: usize) -> Bound<'_, PyAny> {
     unsafe { Bound::from_borrowed_ptr(py, object as *mut pyo3::ffi::PyObject) }
 }
 
-/// Converts JS `values` for context `interp` (on the JS thread).
-pub(super) fn values(
+/// Runs `work` on context `interp`'s thread while this JS thread waits, with `inputs` converted
+/// for it, and converts its reply for JS (proxies for `owner`).
+pub(super) fn run_in<W>(
     js: JsEnv,
     interp: InterpId,
-    values: &[sys::napi_value],
-) -> Result<(Value, Vec<usize>)> {
-    let mut convert = ToPy::new(js, Value::default()).for_interp(interp);
-    let roots = values
-        .iter()
-        .map(|&v| convert.convert(v))
-        .collect::<Result<Vec<_>>>()?;
-    Ok((convert.into_builder(), roots))
-}
-
-/// Builds converted values in their context (on its thread).
-pub(super) fn build<'py>(
-    py: Python<'py>,
-    values: &Value,
-    roots: &[usize],
-) -> Result<Vec<Bound<'py, PyAny>>> {
-    let mut build = crate::convert::PyObjects::new(py);
-    roots
-        .iter()
-        .map(|&r| values.build_py(r, &mut build))
-        .collect()
-}
-
-/// Runs `work` on context `interp`'s thread while this JS thread waits, and converts its reply
-/// for JS (proxies for `owner`).
-pub(super) fn run_in<W>(js: JsEnv, interp: InterpId, owner: OwnerId, work: W) -> Result<Js>
+    owner: OwnerId,
+    inputs: &[Js],
+    work: W,
+) -> Result<Js>
 where
-    W: for<'py> FnOnce(Python<'py>) -> Result<Reply<'py>> + Send + 'static,
+    W: for<'py> FnOnce(Python<'py>, Vec<Bound<'py, PyAny>>) -> Result<Reply<'py>> + Send + 'static,
 {
     let context = context::get(interp)?;
+    let mut convert = ToPy::new(js, Value::default()).for_interp(interp);
+    let roots = inputs
+        .iter()
+        .map(|v| convert.convert(v.0))
+        .collect::<Result<Vec<_>>>()?;
+    let values = convert.into_builder();
     super::release_pending_queued();
     let (tx, rx) = crossbeam_channel::bounded(1);
     context.send(Box::new(move |py| {
-        let result = catch_unwind(AssertUnwindSafe(|| work(py).and_then(returned)))
-            .unwrap_or_else(|_| Err(Error::Internal("panic in a context call".into())));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut build = PyObjects::new(py);
+            let inputs = roots
+                .iter()
+                .map(|&r| values.build_py(r, &mut build))
+                .collect::<Result<Vec<_>>>()?;
+            work(py, inputs).and_then(returned)
+        }))
+        .unwrap_or_else(|_| Err(Error::Internal("panic in a context call".into())));
         let _ = tx.send(result.map_err(hint(interp)));
     }))?;
-    let returned = inbox::wait(js, &rx)?.ok_or(Error::ContextClosed)??;
-    match returned {
+    match inbox::wait(js, &rx)?.ok_or(Error::ContextClosed)?? {
         Returned::Value(mut value, root) => {
             value.build_js(root, &mut JsValues::new(js, owner)).map(Js)
         }
-        Returned::Undefined => js.undefined().map(Js),
-        Returned::Method => hooks::get(js, |h| h.method_symbol).map(Js),
-        Returned::Done => hooks::get(js, |h| h.done_symbol).map(Js),
+        Returned::Plain(plain) => plain_to_js(js, plain),
     }
 }
 
@@ -127,13 +124,43 @@ fn returned(reply: Reply<'_>) -> Result<Returned> {
     let (object, deep) = match reply {
         Reply::Object(object) => (object, false),
         Reply::Deep(object) => (object, true),
-        Reply::Undefined => return Ok(Returned::Undefined),
-        Reply::Method => return Ok(Returned::Method),
-        Reply::Done => return Ok(Returned::Done),
+        other => return Ok(Returned::Plain(plain(other))),
     };
     let mut walk = ToJs::new(Value::default(), deep);
     let root = walk.convert(&object)?;
     Ok(Returned::Value(walk.into_builder(), root))
+}
+
+fn plain(reply: Reply<'_>) -> Plain {
+    match reply {
+        Reply::Object(_) | Reply::Deep(_) | Reply::Undefined => Plain::Undefined,
+        Reply::Method => Plain::Method,
+        Reply::Done => Plain::Done,
+        Reply::Bool(b) => Plain::Bool(b),
+        Reply::Str(s) => Plain::Str(s),
+    }
+}
+
+fn plain_to_js(js: JsEnv, plain: Plain) -> Result<Js> {
+    match plain {
+        Plain::Undefined => js.undefined(),
+        Plain::Method => hooks::get(js, |h| h.method_symbol),
+        Plain::Done => hooks::get(js, |h| h.done_symbol),
+        Plain::Bool(b) => js.boolean(b),
+        Plain::Str(s) => js.string(&s),
+    }
+    .map(Js)
+}
+
+/// A reply of work done in the main interpreter (attached), converted for JS.
+pub(super) fn reply_to_js(js: JsEnv, owner: OwnerId, reply: Reply<'_>) -> Result<Js> {
+    match reply {
+        Reply::Object(object) => super::to_js(js, owner, &object),
+        Reply::Deep(object) => ToJs::new(JsValues::new(js, owner), true)
+            .convert(&object)
+            .map(Js),
+        other => plain_to_js(js, plain(other)),
+    }
 }
 
 /// Adds a hint to the `ImportError` of a module that refuses sub-interpreters.
@@ -180,20 +207,16 @@ pub fn create_context(
         let mut capture = Vec::new();
         for (name, v) in [("stdout", stdout), ("stderr", stderr)] {
             match js.type_of(v.0)? {
-                sys::ValueType::napi_function => capture.push(v.0),
-                sys::ValueType::napi_undefined | sys::ValueType::napi_null => {
-                    capture.push(js.null()?)
-                }
+                sys::ValueType::napi_function
+                | sys::ValueType::napi_undefined
+                | sys::ValueType::napi_null => capture.push(v),
                 _ => return Err(Error::invalid_arg(format!("{name} must be a function"))),
             }
         }
         let interp = context::create(kind, Box::new(code::setup_context))?;
         OPEN.with(|o| o.borrow_mut().push(interp.id));
-        let (values, roots) = values(js, interp.id, &capture)?;
-        let installed = run_in(js, interp.id, 0, move |py| {
-            let streams = build(py, &values, &roots)?;
-            code::capture_output(py, &streams[0], &streams[1])?;
-            Ok(Reply::Undefined)
+        let installed = run_in(js, interp.id, 0, &capture, |py, streams| {
+            code::capture_output(py, &streams[0], &streams[1]).map(|()| Reply::Undefined)
         });
         if let Err(e) = installed {
             close(interp.id, Duration::ZERO, Box::new(|_| {}));

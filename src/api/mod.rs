@@ -31,19 +31,64 @@ fn run<T>(env: &Env, f: impl for<'py> FnOnce(Python<'py>, JsEnv) -> Result<T>) -
     attached(|py| f(py, js)).map_err(|e| throw::throw(js, e))
 }
 
-/// For an entry point whose target lives in a context (`route` says which): runs `f` there and
-/// throws its error. `None` for the main interpreter (the caller goes on attached).
-fn routed<T>(
-    env: &Env,
-    route: Result<Option<InterpId>>,
-    f: impl FnOnce(JsEnv, InterpId) -> Result<T>,
-) -> Option<napi::Result<T>> {
+/// Runs `work` on the object behind handle `id`, in the interpreter that owns it: attached
+/// here for the main one, on its thread for a context. `inputs` are converted for that
+/// interpreter (proxies of another: `ERR_PY_CONTEXT_MISMATCH`); the reply is converted for JS,
+/// proxies belonging to `owner`.
+fn on_object<W>(env: &Env, owner: u32, id: f64, inputs: &[Js], work: W) -> napi::Result<Js>
+where
+    W: for<'py> FnOnce(
+            Python<'py>,
+            Bound<'py, PyAny>,
+            Vec<Bound<'py, PyAny>>,
+        ) -> Result<contexts::Reply<'py>>
+        + Send
+        + 'static,
+{
     let js = JsEnv(env.raw());
-    match route {
-        Ok(None) => None,
-        Ok(Some(interp)) => Some(f(js, interp).map_err(|e| throw::throw(js, e))),
-        Err(e) => Some(Err(throw::throw(js, e))),
-    }
+    let result = contexts::of_handle(id).and_then(|route| match route {
+        None => attached(|py| {
+            let inputs = main_inputs(py, js, inputs)?;
+            contexts::reply_to_js(js, owner, work(py, object(py, id)?, inputs)?)
+        }),
+        Some(interp) => {
+            let target = contexts::borrowed(id, interp)?;
+            contexts::run_in(js, interp, owner, inputs, move |py, inputs| {
+                work(py, contexts::bind(py, target), inputs)
+            })
+        }
+    });
+    result.map_err(|e| throw::throw(js, e))
+}
+
+/// Runs `work` in `owner`'s interpreter, like `on_object` without a target object.
+fn in_interpreter<W>(env: &Env, owner: u32, inputs: &[Js], work: W) -> napi::Result<Js>
+where
+    W: for<'py> FnOnce(Python<'py>, Vec<Bound<'py, PyAny>>) -> Result<contexts::Reply<'py>>
+        + Send
+        + 'static,
+{
+    let js = JsEnv(env.raw());
+    let result = contexts::of_owner(owner).and_then(|route| match route {
+        None => attached(|py| {
+            let inputs = main_inputs(py, js, inputs)?;
+            contexts::reply_to_js(js, owner, work(py, inputs)?)
+        }),
+        Some(interp) => contexts::run_in(js, interp, owner, inputs, work),
+    });
+    result.map_err(|e| throw::throw(js, e))
+}
+
+/// JS values converted for the main interpreter, directly.
+fn main_inputs<'py>(py: Python<'py>, js: JsEnv, inputs: &[Js]) -> Result<Vec<Bound<'py, PyAny>>> {
+    let mut convert = convert::ToPy::new(js, convert::PyObjects::new(py));
+    inputs.iter().map(|v| convert.convert(v.0)).collect()
+}
+
+/// The boolean an entry point's reply became.
+fn bool_of(env: &Env, v: Js) -> napi::Result<bool> {
+    let js = JsEnv(env.raw());
+    js.get_bool(v.0).map_err(|e| throw::throw(js, e))
 }
 
 /// Runs `f` attached to the main interpreter, first releasing what JS garbage collection
