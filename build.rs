@@ -4,6 +4,8 @@ fn main() {
     napi_build::setup();
 
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
+    // Set for every crate by .cargo/config.toml; checked in lib.rs.
+    println!("cargo::rustc-check-cfg=cfg(pyo3_disable_reference_pool)");
     pyo3_build_config::use_pyo3_cfgs();
     let config = pyo3_build_config::get();
     if !config.shared() {

@@ -5,6 +5,13 @@
 //! per-environment object registry; `js` wraps raw Node-API calls; `convert` maps values both
 //! ways; `api` is the only place with `#[napi]` items.
 
+// Contexts rely on pyo3 having no process-global deferred-release pool (docs/contexts.md).
+#[cfg(not(pyo3_disable_reference_pool))]
+compile_error!(
+    "build with --cfg pyo3_disable_reference_pool (.cargo/config.toml sets it; a RUSTFLAGS \
+     environment variable replaces it: add `--cfg pyo3_disable_reference_pool` to it)"
+);
+
 mod api;
 mod callback;
 mod context;
