@@ -24,5 +24,16 @@ try {
   console.log('errors            =', e instanceof PythonError, e.pythonType, '-', e.pythonMessage)
 }
 
-const { python, pyembed } = Python.version
-console.log(`\nPython ${python.split(' ')[0]} embedded by pyembed ${pyembed}`)
+// Contexts: interpreters of their own (own GIL on Python 3.12+), each with its own plugin copy.
+const lines = []
+const contexts = [1, 2].map((n) => new Python({ context: true, stdout: (text) => lines.push(`[${n}] ${text.trim()}`) }))
+for (const [i, ctx] of contexts.entries()) {
+  ctx.add_syspath(join(dirname(fileURLToPath(import.meta.url)), 'plugins'))
+  ctx.exec(`import Excel\nExcel.owner = ${i + 1}\nprint('plugin loaded')`)
+}
+const sums = await Promise.all(contexts.map((ctx) => ctx.eval_async('sum(i * i for i in range(1_000_000))')))
+console.log('contexts          =', contexts.map((ctx) => ctx.eval('__import__("Excel").owner')), 'sums equal:', sums[0] === sums[1], lines)
+await Promise.all(contexts.map((ctx) => ctx.close()))
+
+const { python, pyembed, subinterpreters } = Python.version
+console.log(`\nPython ${python.split(' ')[0]} embedded by pyembed ${pyembed} (contexts: ${subinterpreters})`)
