@@ -263,11 +263,7 @@ fn close(interp: InterpId, timeout: Duration, done: Box<dyn FnOnce(bool) + Send>
         return done(true);
     };
     let objects = handle::with(|r| r.close_interp(interp));
-    context.close(
-        Box::new(move |py| objects.into_iter().for_each(|o| o.release(py))),
-        timeout,
-        done,
-    );
+    context.close(super::release_job(objects), timeout, done);
 }
 
 /// This JS environment is ending: closes its contexts, waiting for each (bounded by `timeout`).

@@ -1,5 +1,6 @@
-//! Every `#[napi]` item lives here: argument checks, one attach per call, conversion, and the
-//! single mapping of `Error` to a thrown JS error (`throw`). Semantics stay in the core modules.
+//! Every `#[napi]` item lives here: argument checks, one attach per call (or, for a context, one
+//! hand-off to its thread), conversion, and the single mapping of `Error` to a thrown JS error
+//! (`throw`). Semantics stay in the core modules.
 
 mod asynchronous;
 mod attrs;
