@@ -264,18 +264,21 @@ unsafe fn end_interpreter(tstate: *mut ffi::PyThreadState, kind: Kind) {
     // SAFETY: upheld by the caller.
     unsafe { ffi::Py_EndInterpreter(tstate) };
     if kind == Kind::SharedGil || cfg!(not(Py_3_12)) {
-        // SAFETY: ending a sub-interpreter that shares the GIL leaves it held, with no state.
+        // SAFETY: ending a sub-interpreter that shares the GIL leaves this thread with no
+        // thread state and, up to 3.12, still holding the GIL (3.13 releases it).
         unsafe { release_shared_gil() };
     }
 }
 
-/// Releases the main GIL, held by this thread with no thread state.
+/// Leaves this thread with no thread state and the main GIL released: it holds the GIL with no
+/// thread state (up to 3.12), or neither (3.13, after ending a sub-interpreter).
 ///
 /// # Safety
 /// As said.
 unsafe fn release_shared_gil() {
-    // SAFETY: a temporary main-interpreter state is made current (swapping does not take the
-    // GIL), cleared and deleted, which releases the GIL.
+    // SAFETY: a temporary main-interpreter state is made current (up to 3.12 swapping leaves
+    // the held GIL alone; 3.13 takes the released one), cleared and deleted, which releases
+    // the GIL.
     unsafe {
         let main = ffi::PyThreadState_New(ffi::PyInterpreterState_Main());
         ffi::PyThreadState_Swap(main);
