@@ -69,6 +69,9 @@ test('a proxy of one context passed to another or to the main interpreter throws
     const e = thrown(() => relay(() => mainObject))
     assert.equal(e.pythonType, 'TypeError')
     assert.match(e.message, /belongs to another context/)
+    // Nor can one instance reload (or otherwise adopt) another interpreter's module.
+    assert.equal(thrown(() => a.reload(main.import('json'))).code, 'ERR_PY_CONTEXT_MISMATCH')
+    assert.equal(thrown(() => main.reload(a.import('json'))).code, 'ERR_PY_CONTEXT_MISMATCH')
     // Within one context proxies pass freely.
     assert.equal(a.import('inspect').ismodule(osA), true)
   } finally {

@@ -35,7 +35,7 @@ fn run<T>(env: &Env, f: impl for<'py> FnOnce(Python<'py>, JsEnv) -> Result<T>) -
 /// Runs `work` on the object behind handle `id`, in the interpreter that owns it: attached
 /// here for the main one, on its thread for a context. `inputs` are converted for that
 /// interpreter (proxies of another: `ERR_PY_CONTEXT_MISMATCH`); the reply is converted for JS,
-/// proxies belonging to `owner`.
+/// proxies belonging to `owner`, which must be of the same interpreter (0 if none are made).
 fn on_object<W>(env: &Env, owner: u32, id: f64, inputs: &[Js], work: W) -> napi::Result<Js>
 where
     W: for<'py> FnOnce(
@@ -47,7 +47,14 @@ where
         + 'static,
 {
     let js = JsEnv(env.raw());
-    let result = contexts::of_handle(id).and_then(|route| match route {
+    let result = contexts::of_handle(id).and_then(|route| {
+        // Proxies made for `owner` must belong to its interpreter (owner 0: none are made).
+        if owner != 0 && contexts::of_owner(owner)? != route {
+            return Err(Error::ContextMismatch);
+        }
+        Ok(route)
+    });
+    let result = result.and_then(|route| match route {
         None => attached(|py| {
             let inputs = main_inputs(py, js, inputs)?;
             contexts::reply_to_js(js, owner, work(py, object(py, id)?, inputs)?)
