@@ -8,17 +8,24 @@ const { subinterpreters } = Python.version
 const main = new Python()
 const rssMiB = () => process.memoryUsage().rss / 2 ** 20
 
-/** Process CPU time / wall time while `run` is pending, and the wall time. */
+/** Process CPU time / wall time while `run` is pending, and the wall time: the best of 3 each. */
 async function cpuPerWall(run) {
-  const cpu0 = process.cpuUsage()
-  const t0 = performance.now()
-  await run()
-  const wall = performance.now() - t0
-  const cpu = process.cpuUsage(cpu0)
-  return [(cpu.user + cpu.system) / 1000 / wall, wall]
+  const best = [0, Infinity]
+  for (let round = 0; round < 3; round++) {
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    await run()
+    const wall = performance.now() - t0
+    const cpu = process.cpuUsage(cpu0)
+    const ratio = (cpu.user + cpu.system) / 1000 / wall
+    best[0] = Math.max(best[0], ratio)
+    best[1] = Math.min(best[1], wall)
+  }
+  return best
 }
 
-const work = `sum(i * i for i in range(${quick ? 1_000_000 : 4_000_000}))`
+// Long enough (~0.3 s) that starting and finishing unevenly do not count, even in a smoke run.
+const work = `sum(i * i for i in range(${quick ? 3_000_000 : 4_000_000}))`
 console.log(`\n## contexts (isolated contexts here: ${subinterpreters})`)
 
 const [a, b] = [new Python({ context: true }), new Python({ context: true })]
