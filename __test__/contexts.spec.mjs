@@ -366,6 +366,24 @@ test('a worker thread owns its contexts; they end with it', async () => {
   assert.equal(main.eval('interpreter_count()'), before)
 })
 
+test('a worker ends promptly while its context\'s Python thread keeps calling back into it', async () => {
+  const before = main.eval('interpreter_count()')
+  const worker = new Worker(`
+    const { parentPort } = require('node:worker_threads')
+    const { Python } = require('pyembed')
+    const a = new Python({ context: true })
+    a.exec('import threading, time\\ndef poll(f):\\n    def run():\\n        for _ in range(1000):\\n            f(); time.sleep(0.01)\\n    threading.Thread(target=run).start()')
+    a.eval('poll')(() => {})
+    parentPort.postMessage('polling')
+  `, { eval: true })
+  assert.equal((await once(worker, 'message'))[0], 'polling')
+  const t0 = Date.now()
+  const [code] = await once(worker, 'exit')
+  assert.equal(code, 0)
+  assert.ok(Date.now() - t0 < 3000, `the worker took ${Date.now() - t0} ms to end`)
+  assert.equal(main.eval('interpreter_count()'), before)
+})
+
 test('creating and closing 200 contexts keeps memory in check', async () => {
   const rss = () => process.memoryUsage().rss / 2 ** 20
   for (let i = 0; i < 3; i++) await new Python({ context: true }).close()

@@ -60,11 +60,16 @@ unsafe extern "C" fn release_environment(_arg: *mut std::ffi::c_void) {
     if !runtime::is_running() {
         return;
     }
+    // Async calls still queued may borrow the objects released below: decide before the inbox
+    // (which counts them) goes.
+    let calls_in_flight = crate::inbox::in_flight() > 0;
+    // First, so that Python threads calling this thread's JS functions fail at once instead of
+    // waiting, and the contexts below can end.
+    crate::inbox::close();
     super::contexts::close_all(CLOSE_TIMEOUT);
     let mut removed = handle::with(|r| r.remove_owned(None));
     removed.extend(handle::names::take_all().into_iter().map(|o| (0, o)));
-    super::release_objects(removed);
-    crate::inbox::close();
+    super::release(removed, calls_in_flight);
     attach::forget_thread();
 }
 
