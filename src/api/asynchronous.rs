@@ -290,6 +290,25 @@ fn build_object<'py>(build: &mut PyObjects<'py>, target: usize) -> Bound<'py, Py
         .expect("a plain object lookup cannot fail")
 }
 
+/// Submits `work` on a string argument (code or a module name), as the `_async` entries below do.
+fn submit_text<F>(
+    env: &Env,
+    owner: u32,
+    text: Js,
+    what: &str,
+    call: u32,
+    cancellable: bool,
+    work: F,
+) -> napi::Result<()>
+where
+    F: for<'py> FnOnce(Python<'py>, &str) -> Result<Option<Bound<'py, PyAny>>> + Send + 'static,
+{
+    let js = JsEnv(env.raw());
+    let result = string_arg(js, text, what)
+        .and_then(|text| submit(js, owner, call, cancellable, move |py| work(py, &text)));
+    settle_now(js, result)
+}
+
 /// Like `eval`, asynchronously.
 #[napi]
 pub fn eval_async(
@@ -299,13 +318,15 @@ pub fn eval_async(
     call: u32,
     cancellable: bool,
 ) -> napi::Result<()> {
-    let js = JsEnv(env.raw());
-    let result = string_arg(js, source, "expression").and_then(|source| {
-        submit(js, owner, call, cancellable, move |py| {
-            code::eval(py, &source).map(Some)
-        })
-    });
-    settle_now(js, result)
+    submit_text(
+        &env,
+        owner,
+        source,
+        "expression",
+        call,
+        cancellable,
+        |py, source| code::eval(py, source).map(Some),
+    )
 }
 
 /// Like `exec`, asynchronously (settles with null).
@@ -317,13 +338,15 @@ pub fn exec_async(
     call: u32,
     cancellable: bool,
 ) -> napi::Result<()> {
-    let js = JsEnv(env.raw());
-    let result = string_arg(js, source, "code").and_then(|source| {
-        submit(js, owner, call, cancellable, move |py| {
-            code::exec(py, &source).map(|()| None)
-        })
-    });
-    settle_now(js, result)
+    submit_text(
+        &env,
+        owner,
+        source,
+        "code",
+        call,
+        cancellable,
+        |py, source| code::exec(py, source).map(|()| None),
+    )
 }
 
 /// Like `importModule`, asynchronously.
@@ -335,11 +358,13 @@ pub fn import_async(
     call: u32,
     cancellable: bool,
 ) -> napi::Result<()> {
-    let js = JsEnv(env.raw());
-    let result = string_arg(js, name, "module name").and_then(|name| {
-        submit(js, owner, call, cancellable, move |py| {
-            code::import(py, &name).map(Some)
-        })
-    });
-    settle_now(js, result)
+    submit_text(
+        &env,
+        owner,
+        name,
+        "module name",
+        call,
+        cancellable,
+        |py, name| code::import(py, name).map(Some),
+    )
 }

@@ -61,21 +61,16 @@ pub(super) fn of_owner(owner: OwnerId) -> Result<Option<InterpId>> {
     Ok(Some(handle::with(|r| r.owner_interp(owner))?).filter(|&i| i != 0))
 }
 
-/// The context of handle `id`'s interpreter, or `None` for the main one.
-pub(super) fn of_handle(id: f64) -> Result<Option<InterpId>> {
-    let (_, interp) = handle::with(|r| r.get(id as HandleId))?;
-    Ok(Some(interp).filter(|&i| i != 0))
+/// The object behind handle `id`, borrowed (releases queue behind the job that uses it, or wait
+/// for the next attach), and the context of its interpreter (`None` for the main one).
+pub(super) fn target(id: f64) -> Result<(usize, Option<InterpId>)> {
+    let (object, interp) = handle::with(|r| r.get(id as HandleId))?;
+    Ok((object as usize, Some(interp).filter(|&i| i != 0)))
 }
 
-/// The object behind handle `id` (of context `interp`), as a pointer to send to its thread.
-/// It stays alive meanwhile: releases queue behind the job that uses it.
-pub(super) fn borrowed(id: f64, interp: InterpId) -> Result<usize> {
-    handle::with(|r| r.get_in(id as HandleId, interp)).map(|p| p as usize)
-}
-
-/// A new reference to a `borrowed` object. Call on its interpreter's thread.
+/// A new reference to a `target` object. Call attached to its interpreter.
 pub(super) fn bind(py: Python<'_>, object: usize) -> Bound<'_, PyAny> {
-    // SAFETY: attached to the object's interpreter; the handle keeps it alive (see `borrowed`).
+    // SAFETY: attached to the object's interpreter; the handle keeps it alive (see `target`).
     unsafe { Bound::from_borrowed_ptr(py, object as *mut pyo3::ffi::PyObject) }
 }
 

@@ -47,23 +47,20 @@ where
         + 'static,
 {
     let js = JsEnv(env.raw());
-    let result = contexts::of_handle(id).and_then(|route| {
+    let result = contexts::target(id).and_then(|(target, route)| {
         // Proxies made for `owner` must belong to its interpreter (owner 0: none are made).
         if owner != 0 && contexts::of_owner(owner)? != route {
             return Err(Error::ContextMismatch);
         }
-        Ok(route)
-    });
-    let result = result.and_then(|route| match route {
-        None => attached(|py| {
-            let inputs = main_inputs(py, js, inputs)?;
-            contexts::reply_to_js(js, owner, work(py, object(py, id)?, inputs)?)
-        }),
-        Some(interp) => {
-            let target = contexts::borrowed(id, interp)?;
-            contexts::run_in(js, interp, owner, inputs, move |py, inputs| {
+        match route {
+            None => attached(|py| {
+                let target = contexts::bind(py, target);
+                let inputs = main_inputs(py, js, inputs)?;
+                contexts::reply_to_js(js, owner, work(py, target, inputs)?)
+            }),
+            Some(interp) => contexts::run_in(js, interp, owner, inputs, move |py, inputs| {
                 work(py, contexts::bind(py, target), inputs)
-            })
+            }),
         }
     });
     result.map_err(|e| throw::throw(js, e))
