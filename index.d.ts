@@ -161,7 +161,10 @@ export declare function next(owner: number, id: number): unknown
 /** A Promise that a marshalled JS callback returned has settled. */
 export declare function promiseSettled(ticket: number, ok: boolean, value: unknown): void
 
-/** Releases one handle now (after queued async calls, if any); false if already released. */
+/**
+ * Releases one handle now (an object that a call in flight still uses, once that call is
+ * done with it); false if already released.
+ */
 export declare function release(id: number): boolean
 
 /** `importlib.reload(module)`; the module object stays the same, so its proxies see new code. */

@@ -24,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::context::InterpId;
-use crate::convert::{JsBuilder, JsValues, PyObjects, ToJs, ToPy, Value};
+use crate::convert::{JsBuilder, JsValues, PyObjects, ToJs, ToPy, ValueForJs, ValueForPy};
 use crate::error::{Error, JsException, Result};
 use crate::inbox::{self, Message, Outbox};
 use crate::js::{hooks, JsEnv};
@@ -48,14 +48,14 @@ impl Drop for JsCallback {
 }
 
 /// Where a marshalled call's result goes.
-type Reply = Sender<Result<(Value, usize)>>;
+type Reply = Sender<Result<ValueForPy>>;
 
 /// A call of a JS function from another thread, waiting for its reply.
 pub struct Request {
     id: u32,
     interp: InterpId,
-    args: Value,
-    roots: Vec<usize>,
+    /// One root per argument (keyword arguments as a trailing object).
+    args: ValueForJs,
     reply: Reply,
 }
 
@@ -79,7 +79,7 @@ enum Slot {
     /// The `pyembed.JSPromise` waiting for its outcome.
     Waiting(OwnedPtr),
     /// The outcome, which arrived before the `JSPromise` was made.
-    Settled(Result<(Value, usize)>),
+    Settled(Result<ValueForPy>),
 }
 
 /// Has the TS layer report when `promise` settles (to `settled`), under a new ticket, for
@@ -120,10 +120,10 @@ pub fn js_promise(py: Python<'_>, ticket: u32) -> Result<Bound<'_, PyAny>> {
 }
 
 /// Settles a `JSPromise` with the outcome of its JS Promise. Call attached.
-fn settle_promise(py: Python<'_>, promise: &Bound<'_, PyAny>, result: Result<(Value, usize)>) {
+fn settle_promise(py: Python<'_>, promise: &Bound<'_, PyAny>, result: Result<ValueForPy>) {
     let outcome = match result {
-        Ok((value, root)) => value
-            .build_py(root, &mut PyObjects::new(py))
+        Ok(value) => value
+            .build_py_one(&mut PyObjects::new(py))
             .map_err(|e| match e {
                 Error::Python(p) => pyo3::exceptions::PyRuntimeError::new_err(p.message),
                 other => pyo3::exceptions::PyTypeError::new_err(other.to_string()),
@@ -202,21 +202,22 @@ fn invoke<'py>(
     if thread::current().id() == cb.thread {
         return direct(py, cb, args, kwargs);
     }
-    let mut walk = ToJs::new(Value::default(), false);
+    let mut walk = ToJs::new(ValueForJs::default(), false);
     let roots = arguments(&mut walk, args, kwargs)?;
+    let mut values = walk.into_builder();
+    roots.into_iter().for_each(|root| values.add_root(root));
     let (reply, answer) = crossbeam_channel::bounded(1);
     let request = Request {
         id: cb.id,
         interp: cb.interp,
-        args: walk.into_builder(),
-        roots,
+        args: values,
         reply,
     };
     if !cb.outbox.send(Message::Callback(request)) {
         return Err(ended());
     }
-    let (value, root) = crate::context::wait_serving(py, &answer).ok_or_else(ended)??;
-    value.build_py(root, &mut PyObjects::new(py))
+    let value = crate::context::wait_serving(py, &answer).ok_or_else(ended)??;
+    value.build_py_one(&mut PyObjects::new(py))
 }
 
 /// A call's arguments for JS; keyword arguments arrive as one trailing object.
@@ -251,15 +252,19 @@ fn direct<'py>(
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> Result<Bound<'py, PyAny>> {
     let js = JsEnv(cb.env as sys::napi_env);
-    let argv = arguments(&mut ToJs::new(JsValues::new(js, 0), false), args, kwargs)?;
-    let result = call(js, cb.id, &argv)?;
-    if js.is_promise(result)? {
-        return Err(Error::invalid_arg(
-            "a JS callback returned a Promise while called synchronously on the JS thread; \
-             use an _async call so Python runs on its own thread and can wait for it",
-        ));
-    }
-    ToPy::new(js, PyObjects::new(py)).convert(result)
+    // Its own handle scope: a Python loop calling JS many times in one sync call must not keep
+    // every argument and result alive until the call returns.
+    js.scoped(|| {
+        let argv = arguments(&mut ToJs::new(JsValues::new(js, None), false), args, kwargs)?;
+        let result = call(js, cb.id, &argv)?;
+        if js.is_promise(result)? {
+            return Err(Error::invalid_arg(
+                "a JS callback returned a Promise while called synchronously on the JS thread; \
+                 use an _async call so Python runs on its own thread and can wait for it",
+            ));
+        }
+        ToPy::new(js, PyObjects::new(py)).convert(result)
+    })
 }
 
 /// Calls function `id`, turning a thrown JS exception into `Error::JsException`.
@@ -296,18 +301,12 @@ pub fn serve(js: JsEnv, request: Request) {
     let Request {
         id,
         interp,
-        mut args,
-        roots,
+        args,
         reply,
     } = request;
-    let result = (|| {
-        let mut build = JsValues::new(js, 0).in_interp(interp);
-        let argv = roots
-            .iter()
-            .map(|&r| args.build_js(r, &mut build))
-            .collect::<Result<Vec<_>>>()?;
-        call(js, id, &argv)
-    })();
+    let result = args
+        .build_js(&mut JsValues::new(js, None))
+        .and_then(|argv| call(js, id, &argv));
     match result {
         Ok(value) if js.is_promise(value).unwrap_or(false) => match start_watch(js, value) {
             Ok(ticket) => {
@@ -369,8 +368,10 @@ pub fn settled(js: JsEnv, ticket: u32, ok: bool, value: sys::napi_value) {
     );
 }
 
-fn to_value(js: JsEnv, value: sys::napi_value, interp: InterpId) -> Result<(Value, usize)> {
-    let mut walk = ToPy::new(js, Value::default()).for_interp(interp);
+fn to_value(js: JsEnv, value: sys::napi_value, interp: InterpId) -> Result<ValueForPy> {
+    let mut walk = ToPy::new(js, ValueForPy::default()).for_interp(interp);
     let root = walk.convert(value)?;
-    Ok((walk.into_builder(), root))
+    let mut value = walk.into_builder();
+    value.add_root(root);
+    Ok(value)
 }

@@ -18,16 +18,17 @@ use napi::sys;
 
 use crate::api::throw;
 use crate::callback;
-use crate::convert::{JsValues, Value};
+use crate::convert::{JsValues, ValueForJs};
 use crate::error::{Error, Result};
+use crate::handle::OwnerId;
 use crate::js::{hooks, JsEnv};
 use crate::python::attach;
 
 /// A finished job: the JS-side call id, whose proxies the result makes, and the result.
 pub struct Completion {
     pub call: u32,
-    pub owner: u32,
-    pub result: Result<(Value, usize)>,
+    pub owner: Option<OwnerId>,
+    pub result: Result<ValueForJs>,
 }
 
 pub enum Message {
@@ -111,11 +112,6 @@ struct Local {
 
 thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
-}
-
-/// Calls submitted from this JS thread that have not completed yet.
-pub fn in_flight() -> usize {
-    LOCAL.with(|l| l.borrow().as_ref().map_or(0, |l| l.in_flight))
 }
 
 /// This JS environment's outbox, created on first use.
@@ -273,7 +269,7 @@ fn serve_callbacks(js: JsEnv, shared: &Shared) {
     };
     for message in calls {
         match message {
-            Message::Callback(request) => callback::serve(js, request),
+            Message::Callback(request) => js.scoped(|| callback::serve(js, request)),
             Message::Forget(id) => callback::forget(js, id),
             Message::Completion(_) => {}
         }
@@ -290,7 +286,11 @@ unsafe extern "C" fn drain(
     if env.is_null() {
         return; // the environment is being torn down
     }
-    let js = JsEnv(env);
+    // A panic must not unwind into Node: the batch is lost, the process keeps running.
+    let _ = std::panic::catch_unwind(|| drain_queue(JsEnv(env)));
+}
+
+fn drain_queue(js: JsEnv) {
     let Some(shared) = LOCAL.with(|l| l.borrow().as_ref().map(|l| l.shared.clone())) else {
         return;
     };
@@ -299,42 +299,47 @@ unsafe extern "C" fn drain(
     for message in messages {
         match message {
             Message::Completion(c) => completions.push(c),
-            Message::Callback(request) => callback::serve(js, request),
+            Message::Callback(request) => js.scoped(|| callback::serve(js, request)),
             Message::Forget(id) => callback::forget(js, id),
         }
     }
     if !completions.is_empty() {
         finish_calls(js, completions.len());
-        let _ = settle(js, completions);
+        js.scoped(|| settle(js, completions));
     }
 }
 
-/// Settles every completion with one call to the TS `settle` hook.
-fn settle(js: JsEnv, completions: Vec<Completion>) -> Result<()> {
+/// Settles every completion with one call to the TS `settle` hook. A completion whose value
+/// cannot be built rejects with that error; one whose error cannot be built either rejects with
+/// `undefined` rather than be dropped: every call of the batch settles.
+fn settle(js: JsEnv, completions: Vec<Completion>) {
     let count = completions.len();
-    let ids = js.array(count)?;
-    let oks = js.array(count)?;
-    let values = js.array(count)?;
+    let arrays = (|| Ok::<_, Error>((js.array(count)?, js.array(count)?, js.array(count)?)))();
+    let Ok((ids, oks, values)) = arrays else {
+        return;
+    };
     for (i, completion) in completions.into_iter().enumerate() {
         let i = i as u32;
         crate::api::call_settled(completion.call);
-        let (ok, value) = match completion.result {
-            Ok((mut value, root)) => {
-                match value.build_js(root, &mut JsValues::new(js, completion.owner)) {
-                    Ok(v) => (true, v),
-                    Err(e) => (false, throw::error_value(js, &e)?),
-                }
-            }
-            Err(e) => (false, throw::error_value(js, &e)?),
+        let built = completion
+            .result
+            .and_then(|value| value.build_js_one(&mut JsValues::new(js, completion.owner)));
+        let (ok, value) = match built {
+            Ok(v) => (true, Ok(v)),
+            // User code threw while the value was built (a patched `Map.prototype.set`): that
+            // exception is the rejection.
+            Err(Error::JsPending) => (false, js.take_exception()),
+            Err(e) => (false, throw::error_value(js, &e).or_else(|_| js.undefined())),
         };
-        js.set_element(ids, i, js.double(completion.call as f64)?)?;
-        js.set_element(oks, i, js.boolean(ok)?)?;
-        js.set_element(values, i, value)?;
+        let _ = (|| {
+            js.set_element(ids, i, js.double(completion.call as f64)?)?;
+            js.set_element(oks, i, js.boolean(ok)?)?;
+            js.set_element(values, i, value?)
+        })();
     }
-    js.call(
-        hooks::get(js, |h| h.settle)?,
-        js.undefined()?,
-        &[ids, oks, values],
-    )
-    .map(drop)
+    // Only fails if the hook threw, which then surfaces as an uncaught exception.
+    let _ = (|| {
+        let hook = hooks::get(js, |h| h.settle)?;
+        js.call(hook, js.undefined()?, &[ids, oks, values])
+    })();
 }

@@ -12,24 +12,30 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use super::cancel::{Control, State, CONTROLS};
-use super::{string_arg, throw};
-use crate::context::{self, InterpId, Job};
-use crate::convert::{JsBuilder, PyObjects, ToJs, ToPy, Value};
+use super::{entry, interp_of, owner_of, panic_message, string_arg, target};
+use crate::context::{self, InterpId, Job, ObjectRef};
+use crate::convert::{value_for_js, PyObjects, ToPy, ValueForJs, ValueForPy};
 use crate::error::{Error, Result};
-use crate::handle::{self, names, HandleId};
+use crate::handle::{names, OwnerId};
 use crate::inbox::{self, Completion, Message};
 use crate::js::{Js, JsEnv};
 use crate::python::args::CallArgs;
 use crate::python::{closure, code, exception, OwnedPtr};
 
-/// Queues `work` on the Python thread of `owner`'s interpreter; its result settles call `call`
-/// of the TS layer. A coroutine result is run on the interpreter's asyncio loop and settles the
-/// call when done.
-fn submit<F>(js: JsEnv, owner: u32, call: u32, cancellable: bool, work: F) -> Result<()>
+/// Queues `work` on the Python thread of interpreter `interp`; its result settles call `call`
+/// of the TS layer, proxies belonging to `owner`. A coroutine result is run on the
+/// interpreter's asyncio loop and settles the call when done.
+fn submit<F>(
+    js: JsEnv,
+    owner: Option<OwnerId>,
+    interp: InterpId,
+    call: u32,
+    cancellable: bool,
+    work: F,
+) -> Result<()>
 where
     F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>> + Send + 'static,
 {
-    let interp = handle::with(|r| r.owner_interp(owner))?;
     let context = match interp {
         0 => None,
         _ => Some(context::get(interp)?),
@@ -46,7 +52,7 @@ where
         CONTROLS.with(|c| c.borrow_mut().insert(call, control.clone()));
     }
     let job: Job = Box::new(move |py| {
-        let finish = move |result: Result<(Value, usize)>| {
+        let finish = move |result: Result<ValueForJs>| {
             let result = result.map_err(super::contexts::hint(interp));
             outbox.send(Message::Completion(Completion {
                 call,
@@ -57,7 +63,7 @@ where
         if context.is_some_and(|c| c.is_closed()) {
             return finish(Err(Error::ContextClosed));
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Option<(Value, usize)>> {
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Option<ValueForJs>> {
             let Some(control) = control else {
                 return run_job(py, work, None, finish.clone());
             };
@@ -81,7 +87,7 @@ where
             }
             result
         }))
-        .unwrap_or_else(|_| Err(Error::Internal("panic in an async job".into())));
+        .unwrap_or_else(|panic| Err(Error::Internal(panic_message(panic))));
         match outcome {
             Ok(Some(result)) => finish(Ok(result)),
             Ok(None) => {}
@@ -96,8 +102,8 @@ fn run_job<F>(
     py: Python<'_>,
     work: F,
     control: Option<Arc<Control>>,
-    finish: impl Fn(Result<(Value, usize)>) + Clone + Send + Sync + 'static,
-) -> Result<Option<(Value, usize)>>
+    finish: impl Fn(Result<ValueForJs>) + Clone + Send + Sync + 'static,
+) -> Result<Option<ValueForJs>>
 where
     F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>>,
 {
@@ -154,7 +160,7 @@ fn is_awaitable(value: &Bound<'_, PyAny>) -> bool {
 }
 
 /// The outcome of a finished `concurrent.futures.Future` running a coroutine.
-fn coroutine_result(future: &Bound<'_, PyAny>) -> Result<(Value, usize)> {
+fn coroutine_result(future: &Bound<'_, PyAny>) -> Result<ValueForJs> {
     let py = future.py();
     let value = future
         .call_method0("result")
@@ -162,24 +168,12 @@ fn coroutine_result(future: &Bound<'_, PyAny>) -> Result<(Value, usize)> {
     to_value(Some(&value))
 }
 
-/// A result as an owned `Value`; statements (`None`) resolve with null.
-fn to_value(result: Option<&Bound<'_, PyAny>>) -> Result<(Value, usize)> {
+/// A result as a value for JS; statements (`None`) resolve with null.
+fn to_value(result: Option<&Bound<'_, PyAny>>) -> Result<ValueForJs> {
     match result {
-        Some(obj) => {
-            let mut walk = ToJs::new(Value::default(), false);
-            let root = walk.convert(obj)?;
-            Ok((walk.into_builder(), root))
-        }
-        None => {
-            let mut value = Value::default();
-            let root = value.null()?;
-            Ok((value, root))
-        }
+        Some(obj) => value_for_js(obj, false),
+        None => Ok(ValueForJs::none()),
     }
-}
-
-fn settle_now(js: JsEnv, result: Result<()>) -> napi::Result<()> {
-    result.map_err(|e| throw::throw(js, e))
 }
 
 /// Like `call`, asynchronously: settles call `call` with `getattr(obj, name)(*args, **kwargs)`.
@@ -195,38 +189,36 @@ pub fn call_async(
     call: u32,
     cancellable: bool,
 ) -> napi::Result<()> {
-    let js = JsEnv(env.raw());
-    let result = (|| {
-        let interp = handle::with(|r| r.owner_interp(owner))?;
-        let request = CallRequest::gather(js, interp, id, name, args, kwargs)?;
-        submit(js, owner, call, cancellable, move |py| {
+    entry(&env, |js| {
+        let owner = owner_of(owner);
+        let target = target(owner, id)?;
+        let interp = target.interp();
+        let request = CallRequest::gather(js, target, name, args, kwargs)?;
+        submit(js, owner, interp, call, cancellable, move |py| {
             request.run(py).map(Some)
         })
-    })();
-    settle_now(js, result)
+    })
 }
 
 /// A call's target, name and arguments, converted on the JS thread.
 pub(super) struct CallRequest {
-    /// Borrowed from the registry; releases wait behind this job (see `api::release_objects`).
-    target: usize,
+    target: Arc<ObjectRef>,
     name: Option<String>,
-    values: Value,
-    positional: Vec<usize>,
-    keywords: Vec<(String, usize)>,
+    /// The positional arguments, then the keyword arguments' values: one identity table.
+    values: ValueForPy,
+    keywords: Vec<String>,
 }
 
 impl CallRequest {
-    /// `name` is a string, an `internName` id or null; proxies must belong to `interp`.
+    /// `name` is a string, an `internName` id or null; proxies must belong to the target's
+    /// interpreter.
     pub(super) fn gather(
         js: JsEnv,
-        interp: InterpId,
-        id: f64,
+        target: Arc<ObjectRef>,
         name: Js,
         args: Js,
         kwargs: Js,
     ) -> Result<Self> {
-        let target = handle::with(|r| r.get_in(id as HandleId, interp))? as usize;
         let name = match js.type_of(name.0)? {
             sys::ValueType::napi_string => Some(js.get_string(name.0)?),
             sys::ValueType::napi_number => Some(names::text(js.get_double(name.0)? as u32)?),
@@ -236,10 +228,11 @@ impl CallRequest {
         if !js.is_array(args.0)? {
             return Err(Error::invalid_arg("call arguments must be an array"));
         }
-        let mut convert = ToPy::new(js, Value::default()).for_interp(interp);
-        let positional = (0..js.array_len(args.0)?)
-            .map(|i| convert.convert(js.get_element(args.0, i)?))
-            .collect::<Result<Vec<_>>>()?;
+        let mut convert = ToPy::new(js, ValueForPy::default()).for_interp(target.interp());
+        let mut roots = Vec::new();
+        for i in 0..js.array_len(args.0)? {
+            roots.push(convert.convert(js.get_element(args.0, i)?)?);
+        }
         let mut keywords = Vec::new();
         match js.type_of(kwargs.0)? {
             sys::ValueType::napi_null | sys::ValueType::napi_undefined => {}
@@ -247,47 +240,35 @@ impl CallRequest {
                 let keys = js.own_keys(kwargs.0)?;
                 for i in 0..js.array_len(keys)? {
                     let key = js.get_element(keys, i)?;
-                    let value = convert.convert(js.get_property(kwargs.0, key)?)?;
-                    keywords.push((js.get_string(key)?, value));
+                    roots.push(convert.convert(js.get_property(kwargs.0, key)?)?);
+                    keywords.push(js.get_string(key)?);
                 }
             }
             _ => return Err(Error::invalid_arg("keyword arguments must be an object")),
         }
+        let mut values = convert.into_builder();
+        roots.into_iter().for_each(|root| values.add_root(root));
         Ok(Self {
             target,
             name,
-            values: convert.into_builder(),
-            positional,
+            values,
             keywords,
         })
     }
 
     pub(super) fn run<'py>(self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
-        let mut build = PyObjects::new(py);
         let mut argv = CallArgs::new();
-        argv.push(build_object(&mut build, self.target));
-        for &root in &self.positional {
-            argv.push(self.values.build_py(root, &mut build)?);
-        }
-        let mut names = Vec::with_capacity(self.keywords.len());
-        for (key, root) in &self.keywords {
-            argv.push(self.values.build_py(*root, &mut build)?);
-            names.push(PyString::new(py, key));
-        }
-        let kwnames = (!names.is_empty())
-            .then(|| PyTuple::new(py, names))
+        argv.push(self.target.bind(py));
+        let values = self.values.build_py(&mut PyObjects::new(py))?;
+        let positional = values.len() - self.keywords.len();
+        values.into_iter().for_each(|v| argv.push(v));
+        let kwnames = (!self.keywords.is_empty())
+            .then(|| PyTuple::new(py, self.keywords.iter().map(|k| PyString::new(py, k))))
             .transpose()
             .map_err(|e| crate::python::exception::from_pyerr(py, e))?;
         let name = self.name.as_deref().map(|n| PyString::new(py, n));
-        argv.call(py, name.as_ref(), self.positional.len(), kwnames.as_ref())
+        argv.call(py, name.as_ref(), positional, kwnames.as_ref())
     }
-}
-
-fn build_object<'py>(build: &mut PyObjects<'py>, target: usize) -> Bound<'py, PyAny> {
-    use crate::convert::PyBuilder;
-    build
-        .object(target as *mut pyo3::ffi::PyObject, None)
-        .expect("a plain object lookup cannot fail")
 }
 
 /// Submits `work` on a string argument (code or a module name), as the `_async` entries below do.
@@ -303,10 +284,13 @@ fn submit_text<F>(
 where
     F: for<'py> FnOnce(Python<'py>, &str) -> Result<Option<Bound<'py, PyAny>>> + Send + 'static,
 {
-    let js = JsEnv(env.raw());
-    let result = string_arg(js, text, what)
-        .and_then(|text| submit(js, owner, call, cancellable, move |py| work(py, &text)));
-    settle_now(js, result)
+    entry(env, |js| {
+        let text = string_arg(js, text, what)?;
+        let interp = interp_of(owner)?;
+        submit(js, owner_of(owner), interp, call, cancellable, move |py| {
+            work(py, &text)
+        })
+    })
 }
 
 /// Like `eval`, asynchronously.

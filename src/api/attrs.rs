@@ -10,7 +10,7 @@ use super::contexts::Reply;
 use super::{on_object, string_arg};
 use crate::error::Result;
 use crate::ffi as cpython;
-use crate::js::{Js, JsEnv};
+use crate::js::Js;
 use crate::python::exception;
 
 /// Reads `obj.name` now. Returns the converted value, `undefined` when there is no such
@@ -38,8 +38,7 @@ pub fn get_attr(
 }
 
 fn name_arg(env: &Env, name: Js) -> napi::Result<String> {
-    let js = JsEnv(env.raw());
-    string_arg(js, name, "attribute name").map_err(|e| super::throw::throw(js, e))
+    super::entry(env, |js| string_arg(js, name, "attribute name"))
 }
 
 /// True for `obj.f` where `f` is a method bound to `obj` (Python or builtin), or a function

@@ -16,7 +16,7 @@ use pyo3::types::{PyString, PyTuple};
 
 use super::asynchronous::CallRequest;
 use super::contexts::{self, Reply};
-use super::{object, string_arg, throw};
+use super::{owner_of, panic_message, string_arg, target, throw};
 use crate::convert::{PyObjects, ToPy};
 use crate::error::{Error, Result};
 use crate::handle::names;
@@ -39,13 +39,10 @@ pub fn intern_name(env: Env, #[napi(ts_arg_type = "string")] name: Js) -> napi::
 /// Adds the raw `call` function to the module's exports.
 #[napi(module_exports)]
 pub fn register_call(env: Env, exports: Object) -> napi::Result<()> {
-    let js = JsEnv(env.raw());
-    let result = (|| {
+    super::entry(&env, |js| {
         let func = js.function(c"call", call_entry)?;
-        let exports = exports.raw();
-        js.set_property(exports, js.string("call")?, func)
-    })();
-    result.map_err(|e| throw::throw(js, e))
+        js.set_property(exports.raw(), js.string("call")?, func)
+    })
 }
 
 /// `call(owner: number, id: number, name: number | string | null, args: unknown[],
@@ -72,18 +69,18 @@ unsafe extern "C" fn call_entry(
         if status != sys::Status::napi_ok {
             return Err(Error::Internal("napi_get_cb_info failed".into()));
         }
-        let owner = js.get_double(argv[0])? as u32;
-        let id = js.get_double(argv[1])?;
-        if let Some(interp) = contexts::of_owner(owner)? {
-            let request =
-                CallRequest::gather(js, interp, id, Js(argv[2]), Js(argv[3]), Js(argv[4]))?;
+        let owner = owner_of(js.get_double(argv[0])? as u32);
+        let target = target(owner, js.get_double(argv[1])?)?;
+        if target.interp() != 0 {
+            let interp = target.interp();
+            let request = CallRequest::gather(js, target, Js(argv[2]), Js(argv[3]), Js(argv[4]))?;
             return contexts::run_in(js, interp, owner, &[], move |py, _| {
                 request.run(py).map(Reply::Object)
             })
             .map(|v| v.0);
         }
         super::attached(|py| {
-            let target = object(py, id)?;
+            let target = target.bind(py);
             let name = match js.type_of(argv[2])? {
                 sys::ValueType::napi_number => {
                     Some(names::get(py, js.get_double(argv[2])? as u32)?)
@@ -98,7 +95,7 @@ unsafe extern "C" fn call_entry(
             super::to_js(js, owner, &result).map(|v| v.0)
         })
     }))
-    .unwrap_or_else(|_| Err(Error::Internal("panic in call".into())));
+    .unwrap_or_else(|panic| Err(Error::Internal(panic_message(panic))));
     result.unwrap_or_else(|e| {
         throw::throw(js, e);
         std::ptr::null_mut()

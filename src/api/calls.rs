@@ -5,16 +5,15 @@ use napi_derive::napi;
 use pyo3::prelude::*;
 
 use super::contexts::Reply;
-use super::{in_interpreter, on_object, string_arg, throw};
+use super::{entry, in_interpreter, on_object, string_arg};
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
-use crate::js::{Js, JsEnv};
+use crate::js::Js;
 use crate::python::{code, exception};
 
 /// A required string argument, thrown as `ERR_PY_INVALID_ARG` otherwise.
 fn text(env: &Env, v: Js, what: &str) -> napi::Result<String> {
-    let js = JsEnv(env.raw());
-    string_arg(js, v, what).map_err(|e| throw::throw(js, e))
+    entry(env, |js| string_arg(js, v, what))
 }
 
 /// `import name`; the module comes back as a proxy.
@@ -43,7 +42,7 @@ pub fn module_is(
     #[napi(ts_arg_type = "string")] name: Js,
 ) -> napi::Result<bool> {
     let name = text(&env, name, "module name")?;
-    if handle::with(|r| r.get(id as HandleId)).is_err() {
+    if handle::with(|r| r.lend(id as HandleId)).is_err() {
         return Ok(false); // released or closed: import afresh
     }
     let same = on_object(&env, 0, id, &[], move |py, cached, _| {
@@ -96,15 +95,14 @@ pub fn expose(
     #[napi(ts_arg_type = "Record<string, unknown>")] members: Js,
 ) -> napi::Result<()> {
     let name = text(&env, name, "module name")?;
-    let js = JsEnv(env.raw());
-    let is_object = (|| -> Result<bool> {
-        Ok(js.type_of(members.0)? == napi::sys::ValueType::napi_object
-            && !js.is_array(members.0)?)
-    })();
-    if !is_object.map_err(|e| throw::throw(js, e))? {
-        let e = Error::invalid_arg("module members must be an object");
-        return Err(throw::throw(js, e));
-    }
+    entry(&env, |js| -> Result<()> {
+        match js.type_of(members.0)? == napi::sys::ValueType::napi_object
+            && !js.is_array(members.0)?
+        {
+            true => Ok(()),
+            false => Err(Error::invalid_arg("module members must be an object")),
+        }
+    })?;
     in_interpreter(&env, owner, &[members], move |py, members| {
         code::expose(py, &name, &members[0]).map(|()| Reply::Undefined)
     })
@@ -118,8 +116,11 @@ pub fn promise_settled(
     ticket: u32,
     ok: bool,
     #[napi(ts_arg_type = "unknown")] value: Js,
-) {
-    crate::callback::settled(crate::js::JsEnv(env.raw()), ticket, ok, value.0);
+) -> napi::Result<()> {
+    entry(&env, |js| {
+        crate::callback::settled(js, ticket, ok, value.0);
+        Ok(())
+    })
 }
 
 /// Appends a directory to `sys.path` (once).
@@ -158,6 +159,5 @@ pub fn to_string(env: Env, id: f64, repr: bool) -> napi::Result<String> {
         text.map(|s| Reply::Str(s.to_string_lossy().into_owned()))
             .map_err(|e| exception::from_pyerr(py, e))
     })?;
-    let js = JsEnv(env.raw());
-    js.get_string(text.0).map_err(|e| throw::throw(js, e))
+    entry(&env, |js| js.get_string(text.0))
 }

@@ -56,7 +56,14 @@ pub(crate) fn settled(call: u32) {
 /// awaited coroutine is cancelled. Runs on the interpreter's helper thread, so the JS thread never waits for
 /// the GIL.
 #[napi]
-pub fn cancel_call(call: u32) {
+pub fn cancel_call(env: napi::Env, call: u32) -> napi::Result<()> {
+    super::entry(&env, |_| {
+        cancel(call);
+        Ok(())
+    })
+}
+
+fn cancel(call: u32) {
     let Some(control) = CONTROLS.with(|c| c.borrow_mut().remove(&call)) else {
         return;
     };

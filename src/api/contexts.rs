@@ -13,11 +13,11 @@ use napi::{sys, Env};
 use napi_derive::napi;
 use pyo3::prelude::*;
 
-use super::throw;
+use super::{entry, panic_message};
 use crate::context::{self, InterpId, Kind};
-use crate::convert::{JsBuilder, JsValues, PyObjects, ToJs, ToPy, Value};
+use crate::convert::{value_for_js, JsValues, PyObjects, ToJs, ToPy, ValueForJs, ValueForPy};
 use crate::error::{Error, Result};
-use crate::handle::{self, HandleId, OwnerId};
+use crate::handle::{self, OwnerId};
 use crate::inbox::{self, Completion, Message};
 use crate::js::{hooks, Js, JsEnv};
 use crate::python::code;
@@ -52,26 +52,8 @@ enum Plain {
 }
 
 enum Returned {
-    Value(Value, usize),
+    Value(ValueForJs),
     Plain(Plain),
-}
-
-/// The context of `owner`'s interpreter, or `None` for the main one.
-pub(super) fn of_owner(owner: OwnerId) -> Result<Option<InterpId>> {
-    Ok(Some(handle::with(|r| r.owner_interp(owner))?).filter(|&i| i != 0))
-}
-
-/// The object behind handle `id`, borrowed (releases queue behind the job that uses it, or wait
-/// for the next attach), and the context of its interpreter (`None` for the main one).
-pub(super) fn target(id: f64) -> Result<(usize, Option<InterpId>)> {
-    let (object, interp) = handle::with(|r| r.get(id as HandleId))?;
-    Ok((object as usize, Some(interp).filter(|&i| i != 0)))
-}
-
-/// A new reference to a `target` object. Call attached to its interpreter.
-pub(super) fn bind(py: Python<'_>, object: usize) -> Bound<'_, PyAny> {
-    // SAFETY: attached to the object's interpreter; the handle keeps it alive (see `target`).
-    unsafe { Bound::from_borrowed_ptr(py, object as *mut pyo3::ffi::PyObject) }
 }
 
 /// Runs `work` on context `interp`'s thread while this JS thread waits, with `inputs` converted
@@ -79,7 +61,7 @@ pub(super) fn bind(py: Python<'_>, object: usize) -> Bound<'_, PyAny> {
 pub(super) fn run_in<W>(
     js: JsEnv,
     interp: InterpId,
-    owner: OwnerId,
+    owner: Option<OwnerId>,
     inputs: &[Js],
     work: W,
 ) -> Result<Js>
@@ -87,43 +69,35 @@ where
     W: for<'py> FnOnce(Python<'py>, Vec<Bound<'py, PyAny>>) -> Result<Reply<'py>> + Send + 'static,
 {
     let context = context::get(interp)?;
-    let mut convert = ToPy::new(js, Value::default()).for_interp(interp);
+    let mut convert = ToPy::new(js, ValueForPy::default()).for_interp(interp);
     let roots = inputs
         .iter()
         .map(|v| convert.convert(v.0))
         .collect::<Result<Vec<_>>>()?;
-    let values = convert.into_builder();
+    let mut values = convert.into_builder();
+    roots.into_iter().for_each(|root| values.add_root(root));
     super::release_pending_queued();
     let (tx, rx) = crossbeam_channel::bounded(1);
     context.send(Box::new(move |py| {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let mut build = PyObjects::new(py);
-            let inputs = roots
-                .iter()
-                .map(|&r| values.build_py(r, &mut build))
-                .collect::<Result<Vec<_>>>()?;
+            let inputs = values.build_py(&mut PyObjects::new(py))?;
             work(py, inputs).and_then(returned)
         }))
-        .unwrap_or_else(|_| Err(Error::Internal("panic in a context call".into())));
+        .unwrap_or_else(|panic| Err(Error::Internal(panic_message(panic))));
         let _ = tx.send(result.map_err(hint(interp)));
     }))?;
     match inbox::wait(js, &rx)?.ok_or(Error::ContextClosed)?? {
-        Returned::Value(mut value, root) => {
-            value.build_js(root, &mut JsValues::new(js, owner)).map(Js)
-        }
+        Returned::Value(value) => value.build_js_one(&mut JsValues::new(js, owner)).map(Js),
         Returned::Plain(plain) => plain_to_js(js, plain),
     }
 }
 
 fn returned(reply: Reply<'_>) -> Result<Returned> {
-    let (object, deep) = match reply {
-        Reply::Object(object) => (object, false),
-        Reply::Deep(object) => (object, true),
-        other => return Ok(Returned::Plain(plain(other))),
-    };
-    let mut walk = ToJs::new(Value::default(), deep);
-    let root = walk.convert(&object)?;
-    Ok(Returned::Value(walk.into_builder(), root))
+    match reply {
+        Reply::Object(object) => value_for_js(&object, false).map(Returned::Value),
+        Reply::Deep(object) => value_for_js(&object, true).map(Returned::Value),
+        other => Ok(Returned::Plain(plain(other))),
+    }
 }
 
 fn plain(reply: Reply<'_>) -> Plain {
@@ -148,7 +122,7 @@ fn plain_to_js(js: JsEnv, plain: Plain) -> Result<Js> {
 }
 
 /// A reply of work done in the main interpreter (attached), converted for JS.
-pub(super) fn reply_to_js(js: JsEnv, owner: OwnerId, reply: Reply<'_>) -> Result<Js> {
+pub(super) fn reply_to_js(js: JsEnv, owner: Option<OwnerId>, reply: Reply<'_>) -> Result<Js> {
     match reply {
         Reply::Object(object) => super::to_js(js, owner, &object),
         Reply::Deep(object) => ToJs::new(JsValues::new(js, owner), true)
@@ -188,8 +162,7 @@ pub fn create_context(
     #[napi(ts_arg_type = "((text: string) => void) | null | undefined")] stdout: Js,
     #[napi(ts_arg_type = "((text: string) => void) | null | undefined")] stderr: Js,
 ) -> napi::Result<u32> {
-    let js = JsEnv(env.raw());
-    let result = (|| {
+    entry(&env, |js| {
         let kind = match kind.as_str() {
             "isolated" => Kind::Isolated,
             "shared-gil" => Kind::SharedGil,
@@ -210,7 +183,7 @@ pub fn create_context(
         }
         let interp = context::create(kind, Box::new(code::setup_context))?;
         OPEN.with(|o| o.borrow_mut().push(interp.id));
-        let installed = run_in(js, interp.id, 0, &capture, |py, streams| {
+        let installed = run_in(js, interp.id, None, &capture, |py, streams| {
             code::capture_output(py, &streams[0], &streams[1]).map(|()| Reply::Undefined)
         });
         if let Err(e) = installed {
@@ -218,8 +191,7 @@ pub fn create_context(
             return Err(e);
         }
         Ok(interp.id)
-    })();
-    result.map_err(|e| throw::throw(js, e))
+    })
 }
 
 /// Closes context `interp` (see `Interp::close`); settles call `call` with true once ended, false
@@ -227,17 +199,14 @@ pub fn create_context(
 /// Closing a closed context settles with true at once.
 #[napi]
 pub fn close_context(env: Env, interp: u32, timeout_ms: f64, call: u32) -> napi::Result<()> {
-    let js = JsEnv(env.raw());
-    let result = (|| {
+    entry(&env, |js| {
         let outbox = inbox::start_call(js)?;
         let timeout = Duration::from_secs_f64(timeout_ms.max(0.0) / 1000.0);
         let done = move |ended: bool| {
-            let mut value = Value::default();
-            let result = JsBuilder::boolean(&mut value, ended).map(|root| (value, root));
             outbox.send(Message::Completion(Completion {
                 call,
-                owner: 0,
-                result,
+                owner: None,
+                result: Ok(ValueForJs::boolean(ended)),
             }));
         };
         if context::get(interp).is_err() {
@@ -246,8 +215,7 @@ pub fn close_context(env: Env, interp: u32, timeout_ms: f64, call: u32) -> napi:
         }
         close(interp, timeout, Box::new(done));
         Ok(())
-    })();
-    result.map_err(|e| throw::throw(js, e))
+    })
 }
 
 /// Starts closing `interp`: its handles answer `ERR_PY_CONTEXT_CLOSED` from now on and their
@@ -258,7 +226,9 @@ fn close(interp: InterpId, timeout: Duration, done: Box<dyn FnOnce(bool) + Send>
         return done(true);
     };
     let objects = handle::with(|r| r.close_interp(interp));
-    context.close(super::release_job(objects), timeout, done);
+    // Dropped on the context's thread, running a job of it: released there and then (a share
+    // still held by a value in flight is released by that value).
+    context.close(Box::new(move |_| drop(objects)), timeout, done);
 }
 
 /// This JS environment is ending: closes its contexts, waiting for each (bounded by `timeout`).

@@ -5,9 +5,13 @@ use std::ffi::CStr;
 use napi::Env;
 use napi_derive::napi;
 
-use super::{run, throw};
+use std::sync::Arc;
+
+use super::{entry, run};
+use crate::context::ObjectRef;
+use crate::error::Error;
 use crate::handle::{self, HandleId};
-use crate::js::{hooks, Js, JsEnv};
+use crate::js::{hooks, Js};
 use crate::python::attach;
 use crate::runtime;
 
@@ -25,8 +29,7 @@ pub fn init(
     #[napi(ts_arg_type = "Record<string, unknown>")] hooks_object: Js,
     is_main_thread: bool,
 ) -> napi::Result<()> {
-    let js = JsEnv(env.raw());
-    let result = (|| {
+    entry(&env, |js| {
         let get = |name: &CStr| js.reference(js.get_named(hooks_object.0, name)?);
         let installed = hooks::Hooks {
             make_proxy: get(c"makeProxy")?,
@@ -48,8 +51,7 @@ pub fn init(
             js.add_cleanup_hook(release_environment, 0)?;
         }
         Ok(())
-    })();
-    result.map_err(|e| throw::throw(js, e))
+    })
 }
 
 /// How long a worker_thread's teardown waits for the Python threads of each of its contexts.
@@ -57,19 +59,25 @@ const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A worker_thread's environment is ending: release its handles and its thread state.
 unsafe extern "C" fn release_environment(_arg: *mut std::ffi::c_void) {
+    // A panic must not unwind into Node; the teardown then does less, never more.
+    let _ = std::panic::catch_unwind(teardown);
+}
+
+fn teardown() {
     if !runtime::is_running() {
         return;
     }
-    // Async calls still queued may borrow the objects released below: decide before the inbox
-    // (which counts them) goes.
-    let calls_in_flight = crate::inbox::in_flight() > 0;
     // First, so that Python threads calling this thread's JS functions fail at once instead of
     // waiting, and the contexts below can end.
     crate::inbox::close();
     super::contexts::close_all(CLOSE_TIMEOUT);
     let mut removed = handle::with(|r| r.remove_owned(None));
-    removed.extend(handle::names::take_all().into_iter().map(|o| (0, o)));
-    super::release(removed, calls_in_flight);
+    removed.extend(
+        handle::names::take_all()
+            .into_iter()
+            .map(|o| Arc::new(ObjectRef::new(o, 0))),
+    );
+    super::release(removed, false);
     attach::forget_thread();
 }
 
@@ -91,12 +99,13 @@ pub struct ConfigureOptions {
 /// ```
 #[napi]
 pub fn configure(env: Env, options: ConfigureOptions) -> napi::Result<()> {
-    runtime::configure(runtime::Options {
-        venv: options.venv,
-        python_home: options.python_home,
-        executable: options.executable,
+    entry(&env, |_| {
+        runtime::configure(runtime::Options {
+            venv: options.venv,
+            python_home: options.python_home,
+            executable: options.executable,
+        })
     })
-    .map_err(|e| throw::throw(JsEnv(env.raw()), e))
 }
 
 #[napi(object)]
@@ -122,13 +131,15 @@ pub struct VersionInfo {
 /// ```
 #[napi]
 pub fn version(env: Env) -> napi::Result<VersionInfo> {
-    let rt = runtime::get().map_err(|e| throw::throw(JsEnv(env.raw()), e))?;
-    Ok(VersionInfo {
-        python: rt.version.clone(),
-        pyembed: env!("CARGO_PKG_VERSION").to_string(),
-        executable: rt.executable.clone(),
-        libpython: rt.libpython.clone(),
-        subinterpreters: super::contexts::available().to_string(),
+    entry(&env, |_| {
+        let rt = runtime::get()?;
+        Ok(VersionInfo {
+            python: rt.version.clone(),
+            pyembed: env!("CARGO_PKG_VERSION").to_string(),
+            executable: rt.executable.clone(),
+            libpython: rt.libpython.clone(),
+            subinterpreters: super::contexts::available().to_string(),
+        })
     })
 }
 
@@ -153,29 +164,37 @@ pub fn shutdown(env: Env) -> napi::Result<()> {
 /// context's): every handle created through the instance is tagged with its id.
 #[napi]
 pub fn new_owner(env: Env, interp: u32) -> napi::Result<u32> {
-    if interp != 0 {
-        crate::context::get(interp).map_err(|e| throw::throw(JsEnv(env.raw()), e))?;
-    }
-    Ok(handle::with(|r| r.new_owner(interp)))
+    entry(&env, |_| {
+        if interp != 0 {
+            crate::context::get(interp)?;
+        }
+        Ok(handle::with(|r| r.new_owner(interp)).get())
+    })
 }
 
-/// Releases one handle now (after queued async calls, if any); false if already released.
+/// Releases one handle now (an object that a call in flight still uses, once that call is
+/// done with it); false if already released.
 #[napi]
-pub fn release(id: f64) -> bool {
-    let Some(object) = handle::with(|r| r.remove(id as HandleId)) else {
-        return false;
-    };
-    super::release_objects(vec![object]);
-    true
+pub fn release(env: Env, id: f64) -> napi::Result<bool> {
+    entry(&env, |_| {
+        let Some(object) = handle::with(|r| r.remove(id as HandleId)) else {
+            return Ok(false);
+        };
+        super::release(vec![object], false);
+        Ok(true)
+    })
 }
 
 /// Releases every handle of `owner`; returns how many.
 #[napi]
-pub fn clear(owner: u32) -> u32 {
-    let removed = handle::with(|r| r.remove_owned(Some(owner)));
-    let count = removed.len() as u32;
-    super::release_objects(removed);
-    count
+pub fn clear(env: Env, owner: u32) -> napi::Result<u32> {
+    entry(&env, |_| {
+        let owner = super::owner_of(owner).ok_or_else(|| Error::invalid_arg("no owner"))?;
+        let removed = handle::with(|r| r.remove_owned(Some(owner)));
+        let count = removed.len() as u32;
+        super::release(removed, false);
+        Ok(count)
+    })
 }
 
 #[napi(object)]
@@ -188,10 +207,13 @@ pub struct Stats {
 
 /// Handle counts; see `Stats`.
 #[napi]
-pub fn stats(owner: u32) -> Stats {
-    handle::with(|r| Stats {
-        handles: r.count(None) as u32,
-        owned: r.count(Some(owner)) as u32,
+pub fn stats(env: Env, owner: u32) -> napi::Result<Stats> {
+    entry(&env, |_| {
+        let owner = super::owner_of(owner);
+        Ok(handle::with(|r| Stats {
+            handles: r.count(None) as u32,
+            owned: owner.map_or(0, |o| r.count(Some(o)) as u32),
+        }))
     })
 }
 

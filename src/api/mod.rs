@@ -14,28 +14,70 @@ pub(crate) mod throw;
 pub(crate) use cancel::settled as call_settled;
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use napi::Env;
 use pyo3::prelude::*;
 
-use crate::context::{self, InterpId};
+use crate::context::{self, InterpId, ObjectRef};
 use crate::convert;
 use crate::error::{Error, Result};
-use crate::handle::{self, HandleId};
-use crate::inbox;
+use crate::handle::{self, HandleId, OwnerId};
 use crate::js::{Js, JsEnv};
 use crate::python::{attach, OwnedPtr};
 
+/// Runs an entry point's body, turning a panic into `ERR_PY_INTERNAL` (a panic must never
+/// unwind into Node) and an error into a thrown JS error.
+fn entry<T>(env: &Env, body: impl FnOnce(JsEnv) -> Result<T>) -> napi::Result<T> {
+    let js = JsEnv(env.raw());
+    catch_unwind(AssertUnwindSafe(|| body(js)))
+        .unwrap_or_else(|panic| Err(Error::Internal(panic_message(panic))))
+        .map_err(|e| throw::throw(js, e))
+}
+
+/// What a caught panic said.
+pub(crate) fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    format!("internal error (a bug in pyembed, please report it): {text}")
+}
+
 /// Attaches, releases what JS garbage collection dropped, runs `f`, and throws its error.
 fn run<T>(env: &Env, f: impl for<'py> FnOnce(Python<'py>, JsEnv) -> Result<T>) -> napi::Result<T> {
-    let js = JsEnv(env.raw());
-    attached(|py| f(py, js)).map_err(|e| throw::throw(js, e))
+    entry(env, |js| attached(|py| f(py, js)))
+}
+
+/// The owner an entry point was given: 0 (none) or an instance's id.
+fn owner_of(owner: u32) -> Option<OwnerId> {
+    handle::owner_arg(owner)
+}
+
+/// The interpreter of an entry point's required owner.
+fn interp_of(owner: u32) -> Result<InterpId> {
+    let owner = owner_of(owner).ok_or_else(|| Error::invalid_arg("a Python instance is needed"))?;
+    handle::with(|r| r.owner_interp(owner))
+}
+
+/// The object behind handle `id`, shared, after checking that `owner` (if any) is of its
+/// interpreter: work on it runs in that interpreter.
+fn target(owner: Option<OwnerId>, id: f64) -> Result<Arc<ObjectRef>> {
+    let target = handle::with(|r| r.lend(id as HandleId))?;
+    if let Some(owner) = owner {
+        if handle::with(|r| r.owner_interp(owner))? != target.interp() {
+            return Err(Error::ContextMismatch);
+        }
+    }
+    Ok(target)
 }
 
 /// Runs `work` on the object behind handle `id`, in the interpreter that owns it: attached
 /// here for the main one, on its thread for a context. `inputs` are converted for that
 /// interpreter (proxies of another: `ERR_PY_CONTEXT_MISMATCH`); the reply is converted for JS,
-/// proxies belonging to `owner`, which must be of the same interpreter (0 if none are made).
+/// proxies belonging to `owner` (0: none), which must be of the same interpreter.
 fn on_object<W>(env: &Env, owner: u32, id: f64, inputs: &[Js], work: W) -> napi::Result<Js>
 where
     W: for<'py> FnOnce(
@@ -46,24 +88,20 @@ where
         + Send
         + 'static,
 {
-    let js = JsEnv(env.raw());
-    let result = contexts::target(id).and_then(|(target, route)| {
-        // Proxies made for `owner` must belong to its interpreter (owner 0: none are made).
-        if owner != 0 && contexts::of_owner(owner)? != route {
-            return Err(Error::ContextMismatch);
-        }
-        match route {
-            None => attached(|py| {
-                let target = contexts::bind(py, target);
+    entry(env, |js| {
+        let owner = owner_of(owner);
+        let target = target(owner, id)?;
+        match target.interp() {
+            0 => attached(|py| {
+                let object = target.bind(py);
                 let inputs = main_inputs(py, js, inputs)?;
-                contexts::reply_to_js(js, owner, work(py, target, inputs)?)
+                contexts::reply_to_js(js, owner, work(py, object, inputs)?)
             }),
-            Some(interp) => contexts::run_in(js, interp, owner, inputs, move |py, inputs| {
-                work(py, contexts::bind(py, target), inputs)
+            interp => contexts::run_in(js, interp, owner, inputs, move |py, inputs| {
+                work(py, target.bind(py), inputs)
             }),
         }
-    });
-    result.map_err(|e| throw::throw(js, e))
+    })
 }
 
 /// Runs `work` in `owner`'s interpreter, like `on_object` without a target object.
@@ -73,15 +111,13 @@ where
         + Send
         + 'static,
 {
-    let js = JsEnv(env.raw());
-    let result = contexts::of_owner(owner).and_then(|route| match route {
-        None => attached(|py| {
+    entry(env, |js| match interp_of(owner)? {
+        0 => attached(|py| {
             let inputs = main_inputs(py, js, inputs)?;
-            contexts::reply_to_js(js, owner, work(py, inputs)?)
+            contexts::reply_to_js(js, owner_of(owner), work(py, inputs)?)
         }),
-        Some(interp) => contexts::run_in(js, interp, owner, inputs, work),
-    });
-    result.map_err(|e| throw::throw(js, e))
+        interp => contexts::run_in(js, interp, owner_of(owner), inputs, work),
+    })
 }
 
 /// JS values converted for the main interpreter, directly.
@@ -92,15 +128,14 @@ fn main_inputs<'py>(py: Python<'py>, js: JsEnv, inputs: &[Js]) -> Result<Vec<Bou
 
 /// The boolean an entry point's reply became.
 fn bool_of(env: &Env, v: Js) -> napi::Result<bool> {
-    let js = JsEnv(env.raw());
-    js.get_bool(v.0).map_err(|e| throw::throw(js, e))
+    entry(env, |js| js.get_bool(v.0))
 }
 
 /// Runs `f` attached to the main interpreter, first releasing what JS garbage collection
 /// dropped.
 fn attached<T>(f: impl for<'py> FnOnce(Python<'py>) -> Result<T>) -> Result<T> {
     if handle::with(|r| r.has_pending()) {
-        release_objects(handle::with(|r| r.take_pending()));
+        release(handle::with(|r| r.take_pending()), false);
     }
     attach::with_gil(f)?
 }
@@ -113,49 +148,36 @@ fn release_pending_queued() {
     }
 }
 
-/// Gives references back to their interpreters: a context's through its queue, behind the jobs
-/// that may still use them through borrowed pointers; the main interpreter's now (attached)
-/// when no async call is in flight, else likewise as a job. Those of closed contexts went with
-/// them.
-fn release_objects(objects: Vec<handle::Release>) {
-    release(objects, inbox::in_flight() > 0)
-}
-
+/// Gives references back to their interpreters: a context's through its queue, the main
+/// interpreter's now (attached here) unless `queue_main`. A reference still shared with a value
+/// in flight (an async call's argument, a callback's reply) is left to that value, which
+/// releases it when it is done.
 fn release(objects: Vec<handle::Release>, queue_main: bool) {
     let mut main = Vec::new();
     let mut contexts: HashMap<InterpId, Vec<OwnedPtr>> = HashMap::new();
-    for (interp, object) in objects {
-        match interp {
-            0 => main.push(object),
-            _ => contexts.entry(interp).or_default().push(object),
+    for object in objects {
+        let Ok(object) = Arc::try_unwrap(object) else {
+            continue; // the other holder releases it
+        };
+        match object.into_parts() {
+            (0, object) => main.push(object),
+            (interp, object) => contexts.entry(interp).or_default().push(object),
         }
     }
     for (interp, objects) in contexts {
-        let _ = context::send(interp, release_job(objects));
+        context::release(interp, objects);
     }
     if main.is_empty() {
         return;
     }
     if queue_main {
-        let _ = context::send(0, release_job(main));
-        return;
+        return context::release(0, main);
     }
     let _ = attach::with_gil(|py| main.into_iter().for_each(|o| o.release(py)));
 }
 
-fn release_job(objects: Vec<OwnedPtr>) -> context::Job {
-    Box::new(move |py| objects.into_iter().for_each(|o| o.release(py)))
-}
-
-/// The main-interpreter object behind a handle id, as a new strong reference.
-fn object<'py>(py: Python<'py>, id: f64) -> Result<Bound<'py, PyAny>> {
-    let ptr = handle::with(|r| r.get_in(id as HandleId, 0))?;
-    // SAFETY: the registry holds a strong reference; this takes another.
-    Ok(unsafe { Bound::from_borrowed_ptr(py, ptr) })
-}
-
 /// Converts a result for JS (proxies belong to `owner`).
-fn to_js(js: JsEnv, owner: u32, obj: &Bound<'_, PyAny>) -> Result<Js> {
+fn to_js(js: JsEnv, owner: Option<OwnerId>, obj: &Bound<'_, PyAny>) -> Result<Js> {
     convert::ToJs::new(convert::JsValues::new(js, owner), false)
         .convert(obj)
         .map(Js)

@@ -24,8 +24,7 @@ use crate::error::{Error, Result};
 use crate::python::{attach, code};
 use crate::runtime;
 
-/// CPython's interpreter id (`PyInterpreterState_GetID`); 0 is the main interpreter.
-pub type InterpId = u32;
+pub use crate::python::attach::InterpId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -9,6 +9,7 @@
 //! starts): JS threads reach it through its job queue.
 
 mod interp;
+mod object_ref;
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::python::attach;
 use crate::runtime;
 pub use interp::{create, get, kind_available, InterpId, Kind};
+pub use object_ref::{release, ObjectRef};
 
 /// Work for an interpreter's thread.
 pub type Job = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
@@ -101,8 +103,11 @@ pub unsafe fn serve(tasks: &Receiver<Task>, nested: bool) -> (Task, *mut ffi::Py
 }
 
 fn run(py: Python<'_>, job: Job) {
+    let interp = attach::current_interp(py);
     // A job reports its own errors; a panic must not end the interpreter's thread.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
+    object_ref::running(interp, || {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
+    });
 }
 
 /// Waits (detached) for `answer`; on a context's own thread, runs the jobs that arrive

@@ -3,39 +3,29 @@
 use napi::sys;
 
 use super::{proxy, JsBuilder, Text};
-use crate::context::InterpId;
+use crate::context::ObjectRef;
 use crate::error::Result;
-use crate::handle::{self, OwnerId};
+use crate::handle::OwnerId;
 use crate::js::{hooks, JsEnv};
-use crate::python::OwnedPtr;
 
 pub struct JsValues {
     env: JsEnv,
-    /// Proxies made while building belong to this `Python` instance.
-    owner: OwnerId,
-    /// The interpreter the converted objects belong to (the owner's, unless told otherwise).
-    interp: InterpId,
+    /// Proxies made while building belong to this `Python` instance, if any (each proxy's
+    /// interpreter is its object's own).
+    owner: Option<OwnerId>,
     /// `Map.prototype.set` and `Set.prototype.add`, looked up once per conversion.
     map_set: Option<sys::napi_value>,
     set_add: Option<sys::napi_value>,
 }
 
 impl JsValues {
-    pub fn new(env: JsEnv, owner: OwnerId) -> Self {
-        let interp = handle::with(|r| r.owner_interp(owner)).unwrap_or(0);
+    pub fn new(env: JsEnv, owner: Option<OwnerId>) -> Self {
         Self {
             env,
             owner,
-            interp,
             map_set: None,
             set_add: None,
         }
-    }
-
-    /// Proxies made belong to interpreter `interp` (for objects from a context, owner 0).
-    pub fn in_interp(mut self, interp: InterpId) -> Self {
-        self.interp = interp;
-        self
     }
 
     fn method(
@@ -140,7 +130,7 @@ impl JsBuilder for JsValues {
         self.env.call(add, *set, &[item]).map(drop)
     }
 
-    fn proxy(&mut self, object: OwnedPtr, callable: bool) -> Result<Self::Out> {
-        proxy::wrap(self.env, self.owner, self.interp, object, callable)
+    fn proxy(&mut self, object: ObjectRef, callable: bool) -> Result<Self::Out> {
+        proxy::wrap(self.env, self.owner, object, callable)
     }
 }

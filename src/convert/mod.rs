@@ -19,18 +19,26 @@ mod value;
 use std::sync::Arc;
 
 use napi::sys;
-use pyo3::ffi;
+use pyo3::{Bound, PyAny};
 
 use crate::callback::JsCallback;
-
+use crate::context::ObjectRef;
 use crate::error::Result;
-use crate::python::OwnedPtr;
 
 pub use js_builder::JsValues;
 pub use py_builder::PyObjects;
 pub use to_js::ToJs;
 pub use to_py::ToPy;
-pub use value::Value;
+pub use value::{ValueForJs, ValueForPy};
+
+/// `obj` converted into a value for JS, of one root (`deep`: as `toJS()` does). Call attached.
+pub fn value_for_js(obj: &Bound<'_, PyAny>, deep: bool) -> Result<ValueForJs> {
+    let mut walk = ToJs::new(ValueForJs::default(), deep);
+    let root = walk.convert(obj)?;
+    let mut value = walk.into_builder();
+    value.add_root(root);
+    Ok(value)
+}
 
 /// Deepest nesting converted in either direction. Bounded by V8's stack limit (about 1 MB,
 /// checked by every Node-API call): one level of JS → Python costs about 1.3 KB of stack.
@@ -48,7 +56,7 @@ fn unpack(packed: &[u8], room: usize) -> Option<impl Iterator<Item = f64> + '_> 
     (count > 0 && count <= room).then(|| {
         packed
             .chunks_exact(8)
-            .map(|c| f64::from_ne_bytes(c.try_into().expect("8-byte chunk")))
+            .map(|c| f64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
     })
 }
 
@@ -116,8 +124,8 @@ pub trait JsBuilder {
     fn map_set(&mut self, map: &Self::Out, key: Self::Out, value: Self::Out) -> Result<()>;
     fn set(&mut self) -> Result<Self::Out>;
     fn set_add(&mut self, set: &Self::Out, item: Self::Out) -> Result<()>;
-    /// A proxy for `object` (a new strong reference, handed over).
-    fn proxy(&mut self, object: OwnedPtr, callable: bool) -> Result<Self::Out>;
+    /// A proxy for `object` (its reference handed over).
+    fn proxy(&mut self, object: ObjectRef, callable: bool) -> Result<Self::Out>;
 }
 
 /// Builds Python-side values from a JS walk (`ToPy`), or replays a `Value`.
@@ -135,9 +143,8 @@ pub trait PyBuilder {
         bytes: &[u8],
     ) -> Result<Self::Out>;
     fn date(&mut self, ms: f64) -> Result<Self::Out>;
-    /// The object behind a proxy (`borrowed` from the registry), or its method `name`.
-    fn object(&mut self, borrowed: *mut ffi::PyObject, method: Option<String>)
-        -> Result<Self::Out>;
+    /// The object behind a proxy (shared with the registry), or its method `name`.
+    fn object(&mut self, object: &Arc<ObjectRef>, method: Option<String>) -> Result<Self::Out>;
     /// A list of `len` numbers, filled by `fill_numbers`.
     fn numbers(&mut self, len: usize) -> Result<Self::Out>;
     /// Appends the numbers packed in a Float64Array's bytes; returns how many (0 if they would

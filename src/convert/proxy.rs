@@ -5,26 +5,28 @@ use std::ffi::c_void;
 
 use napi::sys;
 
-use crate::context::InterpId;
-use crate::error::Result;
+use crate::context::{self, ObjectRef};
+use crate::error::{Error, Result};
 use crate::handle::{self, OwnerId};
 use crate::js::{hooks, JsEnv};
-use crate::python::OwnedPtr;
 
-/// Registers `object` (handing over its reference) and returns a new JS proxy for it, built by
-/// the TS layer. Needs no GIL.
+/// Registers `object` (handing over its reference) for `owner` and returns a new JS proxy for
+/// it, built by the TS layer. Needs no GIL. An object of a context that closed meanwhile (a
+/// late result) is refused: its reference is left to the ended interpreter.
 pub fn wrap(
     env: JsEnv,
-    owner: OwnerId,
-    interp: InterpId,
-    object: OwnedPtr,
+    owner: Option<OwnerId>,
+    object: ObjectRef,
     callable: bool,
 ) -> Result<sys::napi_value> {
-    let id = handle::with(|r| r.insert(owner, interp, object));
+    if object.interp() != 0 && context::get(object.interp()).is_err() {
+        return Err(Error::ContextClosed);
+    }
+    let id = handle::with(|r| r.insert(owner, object))?;
     let external = env.external(id as usize, Some(finalize))?;
     let factory = hooks::get(env, |h| h.make_proxy)?;
     let args = [
-        env.double(owner as f64)?,
+        env.double(owner.map_or(0, |o| o.get()) as f64)?,
         env.double(id as f64)?,
         env.boolean(callable)?,
         external,
@@ -34,5 +36,8 @@ pub fn wrap(
 
 /// Node-API finalizer of a proxy's External: never touches Python, only queues.
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    handle::try_with(|r| r.defer_release(data as usize as handle::HandleId));
+    // Nothing here can panic short of a bug; a panic must still not unwind into Node.
+    let _ = std::panic::catch_unwind(|| {
+        handle::try_with(|r| r.defer_release(data as usize as handle::HandleId))
+    });
 }

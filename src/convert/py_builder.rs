@@ -9,7 +9,9 @@ use pyo3::types::{PyBytes, PyDict, PySet, PyString};
 
 use super::{unpack, PyBuilder, MAX_SAFE_INTEGER};
 use crate::callback::JsCallback;
+use crate::context::ObjectRef;
 use crate::error::{Error, Result};
+use crate::python::attach::current_interp;
 use crate::python::exception;
 
 pub struct PyObjects<'py> {
@@ -126,14 +128,11 @@ impl<'py> PyBuilder for PyObjects<'py> {
         .map_err(self.fail())
     }
 
-    fn object(
-        &mut self,
-        borrowed: *mut ffi::PyObject,
-        method: Option<String>,
-    ) -> Result<Self::Out> {
-        // SAFETY: attached; the registry (or a pinned job) keeps `borrowed` alive; this takes a
-        // new reference.
-        let obj = unsafe { Bound::from_borrowed_ptr(self.py, borrowed) };
+    fn object(&mut self, object: &Arc<ObjectRef>, method: Option<String>) -> Result<Self::Out> {
+        if object.interp() != current_interp(self.py) {
+            return Err(Error::ContextMismatch);
+        }
+        let obj = object.bind(self.py);
         match method {
             Some(name) => obj.getattr(name.as_str()).map_err(self.fail()),
             None => Ok(obj),

@@ -13,8 +13,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::{too_deep, JsBuilder, Text, MAX_DEPTH, MAX_SAFE_INTEGER, PACK_THRESHOLD};
-use crate::error::Result;
-use crate::python::{exception, OwnedPtr};
+use crate::context::ObjectRef;
+use crate::error::{Error, Result};
+use crate::python::exception;
 
 pub struct ToJs<B: JsBuilder> {
     build: B,
@@ -91,16 +92,16 @@ impl<B: JsBuilder> ToJs<B> {
             if let Some(packed) = self.numbers(obj, list.len())? {
                 return Ok(packed);
             }
-            return self.sequence(obj, list.len(), |i| {
-                list.get_item(i).expect("index in range")
-            });
+            // Python code may run while items convert (a datetime subclass's `timestamp`, a
+            // GIL switch): the list may shrink meanwhile.
+            return self.sequence(obj, list.len(), |i| list.get_item(i).map_err(|_| changed()));
         }
         if let Ok(tuple) = obj.cast::<PyTuple>() {
             if let Some(packed) = self.numbers(obj, tuple.len())? {
                 return Ok(packed);
             }
             return self.sequence(obj, tuple.len(), |i| {
-                tuple.get_item(i).expect("index in range")
+                tuple.get_item(i).map_err(|_| changed())
             });
         }
         if let Ok(dict) = obj.cast::<PyDict>() {
@@ -123,7 +124,7 @@ impl<B: JsBuilder> ToJs<B> {
                 return Ok(done);
             }
         }
-        let proxy = self.build.proxy(OwnedPtr::new(obj), obj.is_callable())?;
+        let proxy = self.build.proxy(ObjectRef::of(obj), obj.is_callable())?;
         self.seen.insert(ptr, proxy.clone());
         Ok(proxy)
     }
@@ -144,9 +145,14 @@ impl<B: JsBuilder> ToJs<B> {
             let len = bits.div_ceil(64) * 8;
             let bytes = magnitude.call_method1("to_bytes", (len, "little"))?;
             let bytes = bytes.cast::<PyBytes>()?.as_bytes();
+            // An int subclass may answer `to_bytes` with any length: pad the last word.
             let words = bytes
                 .chunks(8)
-                .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+                .map(|c| {
+                    let mut word = [0u8; 8];
+                    word[..c.len()].copy_from_slice(c);
+                    u64::from_le_bytes(word)
+                })
                 .collect();
             Ok((negative, words))
         })()
@@ -197,18 +203,23 @@ impl<B: JsBuilder> ToJs<B> {
         &mut self,
         obj: &Bound<'py, PyAny>,
         len: usize,
-        item: impl Fn(usize) -> Bound<'py, PyAny>,
+        item: impl Fn(usize) -> Result<Bound<'py, PyAny>>,
     ) -> Result<B::Out> {
         let array = self.build.array(len)?;
         self.seen.insert(obj.as_ptr(), array.clone());
         for i in 0..len {
-            let value = self.convert(&item(i))?;
+            let value = self.convert(&item(i)?)?;
             self.build.set_element(&array, i, value)?;
         }
         Ok(array)
     }
 
     fn dict(&mut self, obj: &Bound<'_, PyAny>, dict: &Bound<'_, PyDict>) -> Result<B::Out> {
+        // A private copy: Python code running while values convert cannot change its size or
+        // its keys (which are checked once, then read as str).
+        let dict = dict
+            .copy()
+            .map_err(|e| exception::from_pyerr(obj.py(), e))?;
         let string_keys = dict.keys().iter().all(|k| k.is_instance_of::<PyString>());
         let target = if string_keys {
             self.build.object()?
@@ -257,7 +268,7 @@ impl<B: JsBuilder> ToJs<B> {
             Ok(iter) => {
                 let items = iter.collect::<PyResult<Vec<_>>>().map_err(fail)?;
                 return self
-                    .sequence(obj, items.len(), |i| items[i].clone())
+                    .sequence(obj, items.len(), |i| Ok(items[i].clone()))
                     .map(Some);
             }
             Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => {
@@ -283,6 +294,10 @@ impl<B: JsBuilder> ToJs<B> {
         }
         Ok(None)
     }
+}
+
+fn changed() -> Error {
+    Error::Conversion("a list or tuple changed size while it was converted".into())
 }
 
 fn discard(py: Python<'_>, err: PyErr) {

@@ -137,23 +137,29 @@ impl<B: PyBuilder> ToPy<B> {
         if env.type_of(id)? != sys::ValueType::napi_number {
             return Ok(None);
         }
-        let ptr = handle::with(|r| r.get_in(env.get_double(id)? as HandleId, self.interp))?;
+        let object = handle::with(|r| r.lend_in(env.get_double(id)? as HandleId, self.interp))?;
         let method = env.get_property(v, hooks::get(env, |h| h.method_symbol)?)?;
         let method = match env.type_of(method)? == sys::ValueType::napi_string {
             true => Some(env.get_string(method)?),
             false => None,
         };
-        self.build.object(ptr, method).map(Some)
+        self.build.object(&object, method).map(Some)
     }
 
     fn lookup(&mut self, v: sys::napi_value) -> Result<Option<B::Out>> {
         let env = self.env;
         if let Some((map, get, _)) = self.seen_map {
+            // `get` is the Map's own (looked up once per conversion), but user code may have
+            // patched `Map.prototype.get`: trust only an index that names an entry.
             let index = env.call(get, map, &[v])?;
-            if env.type_of(index)? == sys::ValueType::napi_number {
-                return Ok(Some(self.seen[env.get_double(index)? as usize].1.clone()));
+            if env.type_of(index)? != sys::ValueType::napi_number {
+                return Ok(None);
             }
-            return Ok(None);
+            let index = env.get_double(index)?;
+            return match self.seen.get(index as usize) {
+                Some((seen, built)) if env.strict_equals(*seen, v)? => Ok(Some(built.clone())),
+                _ => Ok(None),
+            };
         }
         for (js, built) in &self.seen {
             if env.strict_equals(*js, v)? {

@@ -1,25 +1,25 @@
-//! `Value`: a converted value owned by Rust, for crossing threads (async calls).
+//! Values that cross threads, one type per direction: `ValueForPy` (built from JS values on a JS
+//! thread, no GIL; replayed into Python objects on the interpreter's thread) and `ValueForJs`
+//! (built from Python objects, attached; replayed into JS values on the JS thread).
 //!
-//! Built on one side without the other side's lock — JS arguments on the JS thread with no
-//! GIL, Python results on the Python thread with no napi — and replayed into real values on the
-//! other side. Nodes live in an arena and refer to each other by index, so shared and cyclic
-//! structures keep their shape. A Python object without a JS equivalent travels as an owned
-//! reference (`Object`); a proxy passed from JS travels as a borrowed pointer that the job keeps
-//! alive (`Borrowed`, see `context`).
+//! Nodes live in an arena and refer to each other by index; a value has several roots (a
+//! call's arguments, keyword arguments last) and is replayed with one identity table for all
+//! of them, so the same object passed twice, shared and cyclic structures keep their shape.
+//! What refers to Python objects owns its reference (`ObjectRef`): a value never borrows from
+//! the handle registry, so nothing JS does meanwhile can free what it carries.
 
 use std::sync::Arc;
 
 use napi::sys;
-use pyo3::ffi;
 
 use super::{unpack, JsBuilder, PyBuilder, Text};
 use crate::callback::JsCallback;
-use crate::error::Result;
-use crate::python::OwnedPtr;
+use crate::context::ObjectRef;
+use crate::error::{Error, Result};
 
 type Index = usize;
 
-enum Node {
+enum Node<L> {
     None,
     Bool(bool),
     Number(f64),
@@ -36,41 +36,92 @@ enum Node {
     Object(Vec<(Index, Index)>),
     Map(Vec<(Index, Index)>),
     Set(Vec<Index>),
-    /// A Python object for a proxy (one strong reference, handed over on replay).
-    Proxy(Option<OwnedPtr>, bool),
-    /// A proxy's object from JS, and the method name for a cached method.
-    Borrowed(usize, Option<String>),
+    /// What only one direction carries.
+    Leaf(L),
+}
+
+/// What a value headed for Python carries besides plain data.
+pub enum ForPy {
+    /// A proxy's object (shared with the registry), and the method name for a cached method.
+    Object(Arc<ObjectRef>, Option<String>),
     /// A JS function, for Python.
     Callback(Arc<JsCallback>),
     /// A watched JS Promise, for Python.
     Promise(u32),
 }
 
-/// An arena of nodes; the last one built by the caller is the root.
-#[derive(Default)]
-pub struct Value {
-    nodes: Vec<Node>,
+/// What a value headed for JS carries besides plain data: an object for a proxy (and whether
+/// it is callable), handed over to the registry on replay.
+pub struct ForJs(ObjectRef, bool);
+
+/// An arena of nodes and the roots the caller marked.
+pub struct Value<L> {
+    nodes: Vec<Node<L>>,
+    roots: Vec<Index>,
 }
 
-// SAFETY: the only raw pointers are `Borrowed` objects, dereferenced only on the Python thread
-// while attached, and kept alive by the job that carries the value; `JsCallback`s only touch
-// their JS environment from its own thread.
-unsafe impl Send for Value {}
+/// Built from JS values, replayed into Python.
+pub type ValueForPy = Value<ForPy>;
+/// Built from Python objects, replayed into JS.
+pub type ValueForJs = Value<ForJs>;
 
-impl Value {
-    fn push(&mut self, node: Node) -> Result<Index> {
+impl<L> Default for Value<L> {
+    fn default() -> Self {
+        Self {
+            nodes: Vec::new(),
+            roots: Vec::new(),
+        }
+    }
+}
+
+impl<L> Value<L> {
+    fn push(&mut self, node: Node<L>) -> Result<Index> {
         self.nodes.push(node);
         Ok(self.nodes.len() - 1)
     }
 
-    fn node(&mut self, index: Index) -> &mut Node {
+    fn node(&mut self, index: Index) -> &mut Node<L> {
         &mut self.nodes[index]
     }
 
-    /// Replays node `root` (and what it refers to) into JS. Proxies take their references.
-    pub fn build_js<B: JsBuilder>(&mut self, root: Index, build: &mut B) -> Result<B::Out> {
+    /// Marks node `index` (built by the caller) as the next root.
+    pub fn add_root(&mut self, index: Index) {
+        self.roots.push(index);
+    }
+
+    /// A value of one root, `None`/`null`.
+    pub fn none() -> Self {
+        let mut value = Self::default();
+        value.nodes.push(Node::None);
+        value.roots.push(0);
+        value
+    }
+
+    /// A value of one root, a boolean.
+    pub fn boolean(b: bool) -> Self {
+        let mut value = Self::default();
+        value.nodes.push(Node::Bool(b));
+        value.roots.push(0);
+        value
+    }
+}
+
+impl ValueForJs {
+    /// Replays every root into JS, with one identity table. Proxies take their references.
+    pub fn build_js<B: JsBuilder>(mut self, build: &mut B) -> Result<Vec<B::Out>> {
         let mut done: Vec<Option<B::Out>> = vec![None; self.nodes.len()];
-        self.js_node(root, build, &mut done)
+        let roots = std::mem::take(&mut self.roots);
+        roots
+            .into_iter()
+            .map(|root| self.js_node(root, build, &mut done))
+            .collect()
+    }
+
+    /// Replays the only root.
+    pub fn build_js_one<B: JsBuilder>(self, build: &mut B) -> Result<B::Out> {
+        self.build_js(build)?
+            .pop()
+            .ok_or_else(|| Error::Internal("a value without a root".into()))
     }
 
     fn js_node<B: JsBuilder>(
@@ -82,7 +133,7 @@ impl Value {
         if let Some(out) = &done[i] {
             return Ok(out.clone());
         }
-        let out = match &mut self.nodes[i] {
+        let out = match &self.nodes[i] {
             Node::None => b.null()?,
             Node::Bool(v) => b.boolean(*v)?,
             Node::Number(d) => b.number(*d)?,
@@ -92,15 +143,14 @@ impl Value {
             Node::Binary(_, bytes) => b.buffer(bytes)?,
             Node::Date(ms) => b.date(*ms)?,
             Node::Numbers(values) => b.numbers(values)?,
-            Node::Proxy(object, callable) => {
-                let callable = *callable;
-                let object = object.take().expect("a proxy node is replayed once");
+            Node::Leaf(_) => {
+                // Replayed once: `done` remembers it from now on.
+                let Node::Leaf(ForJs(object, callable)) =
+                    std::mem::replace(&mut self.nodes[i], Node::None)
+                else {
+                    unreachable!("matched a leaf just above")
+                };
                 b.proxy(object, callable)?
-            }
-            Node::Borrowed(..) | Node::Callback(_) | Node::Promise(_) => {
-                return Err(crate::error::Error::Internal(
-                    "a value for Python cannot go to JS".into(),
-                ))
             }
             Node::List(items) | Node::Set(items) => {
                 let items = items.clone();
@@ -135,11 +185,7 @@ impl Value {
                         let units = match &self.nodes[key] {
                             Node::Utf16(units) => units.clone(),
                             Node::Str(s) => s.encode_utf16().collect(),
-                            _ => {
-                                return Err(crate::error::Error::Internal(
-                                    "object key is not a string".into(),
-                                ))
-                            }
+                            _ => return Err(Error::Internal("object key is not a string".into())),
                         };
                         b.set_property(&out, Text::Ucs2(&units), value)?;
                     }
@@ -150,11 +196,23 @@ impl Value {
         done[i] = Some(out.clone());
         Ok(out)
     }
+}
 
-    /// Replays node `root` into Python. Call attached.
-    pub fn build_py<B: PyBuilder>(&self, root: Index, build: &mut B) -> Result<B::Out> {
+impl ValueForPy {
+    /// Replays every root into Python, with one identity table. Call attached.
+    pub fn build_py<B: PyBuilder>(&self, build: &mut B) -> Result<Vec<B::Out>> {
         let mut done: Vec<Option<B::Out>> = vec![None; self.nodes.len()];
-        self.py_node(root, build, &mut done)
+        self.roots
+            .iter()
+            .map(|&root| self.py_node(root, build, &mut done))
+            .collect()
+    }
+
+    /// Replays the only root.
+    pub fn build_py_one<B: PyBuilder>(&self, build: &mut B) -> Result<B::Out> {
+        self.build_py(build)?
+            .pop()
+            .ok_or_else(|| Error::Internal("a value without a root".into()))
     }
 
     fn py_node<B: PyBuilder>(
@@ -185,14 +243,9 @@ impl Value {
                 b.fill_numbers(&out, 0, values.len(), bytes)?;
                 out
             }
-            Node::Borrowed(ptr, method) => b.object(*ptr as *mut ffi::PyObject, method.clone())?,
-            Node::Callback(callback) => b.callback(callback.clone())?,
-            Node::Promise(ticket) => b.promise(*ticket)?,
-            Node::Proxy(..) => {
-                return Err(crate::error::Error::Internal(
-                    "a result object cannot go back to Python".into(),
-                ))
-            }
+            Node::Leaf(ForPy::Object(object, method)) => b.object(object, method.clone())?,
+            Node::Leaf(ForPy::Callback(callback)) => b.callback(callback.clone())?,
+            Node::Leaf(ForPy::Promise(ticket)) => b.promise(*ticket)?,
             Node::List(items) => {
                 let out = b.list(items.len())?;
                 done[i] = Some(out.clone());
@@ -227,29 +280,46 @@ impl Value {
     }
 }
 
-impl JsBuilder for Value {
+/// The plain-data half of both builders.
+macro_rules! plain_builder {
+    () => {
+        fn boolean(&mut self, b: bool) -> Result<Index> {
+            self.push(Node::Bool(b))
+        }
+        fn number(&mut self, d: f64) -> Result<Index> {
+            self.push(Node::Number(d))
+        }
+        fn bigint(&mut self, negative: bool, words: &[u64]) -> Result<Index> {
+            self.push(Node::BigInt(negative, words.to_vec()))
+        }
+        fn date(&mut self, ms: f64) -> Result<Index> {
+            self.push(Node::Date(ms))
+        }
+        fn set(&mut self) -> Result<Index> {
+            self.push(Node::Set(Vec::new()))
+        }
+        fn set_add(&mut self, set: &Index, item: Index) -> Result<()> {
+            if let Node::Set(items) = self.node(*set) {
+                items.push(item);
+            }
+            Ok(())
+        }
+    };
+}
+
+impl JsBuilder for ValueForJs {
     type Out = Index;
+
+    plain_builder!();
 
     fn null(&mut self) -> Result<Index> {
         self.push(Node::None)
-    }
-    fn boolean(&mut self, b: bool) -> Result<Index> {
-        self.push(Node::Bool(b))
-    }
-    fn number(&mut self, d: f64) -> Result<Index> {
-        self.push(Node::Number(d))
-    }
-    fn bigint(&mut self, negative: bool, words: &[u64]) -> Result<Index> {
-        self.push(Node::BigInt(negative, words.to_vec()))
     }
     fn string(&mut self, text: Text<'_>) -> Result<Index> {
         self.push(Node::Utf16(text.to_utf16()))
     }
     fn buffer(&mut self, bytes: &[u8]) -> Result<Index> {
         self.push(Node::Binary(None, bytes.to_vec()))
-    }
-    fn date(&mut self, ms: f64) -> Result<Index> {
-        self.push(Node::Date(ms))
     }
     fn numbers(&mut self, values: &[f64]) -> Result<Index> {
         self.push(Node::Numbers(values.to_vec()))
@@ -259,7 +329,10 @@ impl JsBuilder for Value {
     }
     fn set_element(&mut self, array: &Index, index: usize, item: Index) -> Result<()> {
         if let Node::List(items) = self.node(*array) {
-            items[index] = item;
+            match items.get_mut(index) {
+                Some(slot) => *slot = item,
+                None => return Err(Error::Internal("array index out of range".into())),
+            }
         }
         Ok(())
     }
@@ -282,34 +355,18 @@ impl JsBuilder for Value {
         }
         Ok(())
     }
-    fn set(&mut self) -> Result<Index> {
-        self.push(Node::Set(Vec::new()))
-    }
-    fn set_add(&mut self, set: &Index, item: Index) -> Result<()> {
-        if let Node::Set(items) = self.node(*set) {
-            items.push(item);
-        }
-        Ok(())
-    }
-    fn proxy(&mut self, object: OwnedPtr, callable: bool) -> Result<Index> {
-        self.push(Node::Proxy(Some(object), callable))
+    fn proxy(&mut self, object: ObjectRef, callable: bool) -> Result<Index> {
+        self.push(Node::Leaf(ForJs(object, callable)))
     }
 }
 
-impl PyBuilder for Value {
+impl PyBuilder for ValueForPy {
     type Out = Index;
 
+    plain_builder!();
+
     fn none(&mut self) -> Result<Index> {
-        JsBuilder::null(self)
-    }
-    fn boolean(&mut self, b: bool) -> Result<Index> {
-        JsBuilder::boolean(self, b)
-    }
-    fn number(&mut self, d: f64) -> Result<Index> {
-        JsBuilder::number(self, d)
-    }
-    fn bigint(&mut self, negative: bool, words: &[u64]) -> Result<Index> {
-        JsBuilder::bigint(self, negative, words)
+        self.push(Node::None)
     }
     fn string(&mut self, s: &str) -> Result<Index> {
         self.push(Node::Str(s.to_owned()))
@@ -317,11 +374,8 @@ impl PyBuilder for Value {
     fn binary(&mut self, kind: Option<sys::napi_typedarray_type>, bytes: &[u8]) -> Result<Index> {
         self.push(Node::Binary(kind, bytes.to_vec()))
     }
-    fn date(&mut self, ms: f64) -> Result<Index> {
-        JsBuilder::date(self, ms)
-    }
-    fn object(&mut self, borrowed: *mut ffi::PyObject, method: Option<String>) -> Result<Index> {
-        self.push(Node::Borrowed(borrowed as usize, method))
+    fn object(&mut self, object: &Arc<ObjectRef>, method: Option<String>) -> Result<Index> {
+        self.push(Node::Leaf(ForPy::Object(object.clone(), method)))
     }
     fn numbers(&mut self, len: usize) -> Result<Index> {
         self.push(Node::Numbers(Vec::with_capacity(len)))
@@ -342,13 +396,19 @@ impl PyBuilder for Value {
         Ok(packed.len() / 8)
     }
     fn list(&mut self, len: usize) -> Result<Index> {
-        JsBuilder::array(self, len)
+        self.push(Node::List(vec![0; len]))
     }
     fn list_set(&mut self, list: &Index, index: usize, item: Index) -> Result<()> {
-        JsBuilder::set_element(self, list, index, item)
+        if let Node::List(items) = self.node(*list) {
+            match items.get_mut(index) {
+                Some(slot) => *slot = item,
+                None => return Err(Error::Internal("list index out of range".into())),
+            }
+        }
+        Ok(())
     }
     fn dict(&mut self) -> Result<Index> {
-        JsBuilder::object(self)
+        self.push(Node::Object(Vec::new()))
     }
     fn dict_set(&mut self, dict: &Index, key: Index, value: Index) -> Result<()> {
         if let Node::Object(entries) = self.node(*dict) {
@@ -356,16 +416,10 @@ impl PyBuilder for Value {
         }
         Ok(())
     }
-    fn set(&mut self) -> Result<Index> {
-        JsBuilder::set(self)
-    }
-    fn set_add(&mut self, set: &Index, item: Index) -> Result<()> {
-        JsBuilder::set_add(self, set, item)
-    }
     fn callback(&mut self, callback: Arc<JsCallback>) -> Result<Index> {
-        self.push(Node::Callback(callback))
+        self.push(Node::Leaf(ForPy::Callback(callback)))
     }
     fn promise(&mut self, ticket: u32) -> Result<Index> {
-        self.push(Node::Promise(ticket))
+        self.push(Node::Leaf(ForPy::Promise(ticket)))
     }
 }

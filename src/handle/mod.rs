@@ -6,47 +6,55 @@
 //! references are handed back to the caller, which releases them in their own interpreter, and
 //! references dropped by JS garbage collection wait in `pending` until the next call.
 //!
-//! Every handle records its interpreter (that of its owner), so that an object never reaches
+//! Every handle holds an `ObjectRef`, which knows its interpreter: an object never reaches
 //! another interpreter (`ERR_PY_CONTEXT_MISMATCH`), and a closed context's handles answer
-//! `ERR_PY_CONTEXT_CLOSED`.
+//! `ERR_PY_CONTEXT_CLOSED`. The owner (the `Python` instance that made the proxy, if any) is a
+//! separate, optional tag, used by `clear()`. Values in flight to another thread hold a share
+//! of the reference (`lend`), so releasing the handle never frees an object still in use.
 
 pub mod names;
 
 use std::cell::RefCell;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
-use crate::context::InterpId;
+use crate::context::{InterpId, ObjectRef};
 use crate::error::{Error, Result};
-use crate::python::OwnedPtr;
 
 /// Slot index in the low 32 bits, slot generation above: stays below 2^53, exact in a JS number.
 pub type HandleId = u64;
 
-/// Which `Python` instance created a handle (`clear()` releases by owner).
-pub type OwnerId = u32;
+/// Which `Python` instance created a handle (`clear()` releases by owner). JS passes 0 for
+/// "no owner" (proxies made for JS callbacks' arguments); see `owner_arg`.
+pub type OwnerId = NonZeroU32;
 
-const GENERATION_LIMIT: u32 = 1 << 20;
+/// Generations use the 21 bits above the slot index (2^53 / 2^32); a slot whose generation is
+/// used up is retired rather than reused, so a kept id can never name a later object.
+const GENERATION_LIMIT: u32 = 1 << 21;
 
 #[derive(Default)]
 struct Slot {
     generation: u32,
-    owner: OwnerId,
+    owner: Option<OwnerId>,
     interp: InterpId,
-    object: Option<OwnedPtr>,
+    object: Option<Arc<ObjectRef>>,
     /// Its context closed: the slot stays taken (answering `ERR_PY_CONTEXT_CLOSED`) until the
     /// proxy is collected or released.
     closed: bool,
 }
 
-/// A reference to give back, and the interpreter it belongs to.
-pub type Release = (InterpId, OwnedPtr);
+/// A reference to give back (see `api::release`): shared with any value in flight that uses
+/// it, so it is freed only when the last holder is done.
+pub type Release = Arc<ObjectRef>;
 
 #[derive(Default)]
 pub struct Registry {
     slots: Vec<Slot>,
-    free: Vec<u32>,
+    /// Free slots, reused oldest first.
+    free: std::collections::VecDeque<u32>,
     live: usize,
     pending: Vec<Release>,
-    /// The interpreter of each owner (index: owner id; owner 0 is the main interpreter's).
+    /// The interpreter of each owner (index: owner id; index 0 unused).
     owners: Vec<InterpId>,
 }
 
@@ -68,39 +76,49 @@ pub fn try_with(f: impl FnOnce(&mut Registry)) {
     });
 }
 
+/// The owner JS passed: 0 means none.
+pub fn owner_arg(owner: u32) -> Option<OwnerId> {
+    NonZeroU32::new(owner)
+}
+
 impl Registry {
     /// A new owner id for a `Python` instance on interpreter `interp`.
     pub fn new_owner(&mut self, interp: InterpId) -> OwnerId {
         if self.owners.is_empty() {
-            self.owners.push(0);
+            self.owners.push(InterpId::MAX); // index 0: no owner
         }
         self.owners.push(interp);
-        (self.owners.len() - 1) as OwnerId
+        OwnerId::new((self.owners.len() - 1) as u32).expect("index 0 is taken")
     }
 
     /// The interpreter whose objects `owner` holds.
     pub fn owner_interp(&self, owner: OwnerId) -> Result<InterpId> {
-        match self.owners.get(owner as usize) {
+        match self.owners.get(owner.get() as usize) {
             Some(&interp) => Ok(interp),
-            None if owner == 0 => Ok(0),
             None => Err(Error::invalid_arg(format!("unknown owner {owner}"))),
         }
     }
 
-    /// Registers `object`, of interpreter `interp`, for `owner`.
-    pub fn insert(&mut self, owner: OwnerId, interp: InterpId, object: OwnedPtr) -> HandleId {
-        let index = self.free.pop().unwrap_or_else(|| {
+    /// Registers `object` for `owner` (if any), whose interpreter must be the object's.
+    pub fn insert(&mut self, owner: Option<OwnerId>, object: ObjectRef) -> Result<HandleId> {
+        let interp = object.interp();
+        if let Some(owner) = owner {
+            if self.owner_interp(owner)? != interp {
+                return Err(Error::ContextMismatch);
+            }
+        }
+        let index = self.free.pop_front().unwrap_or_else(|| {
             self.slots.push(Slot::default());
             (self.slots.len() - 1) as u32
         });
         let slot = &mut self.slots[index as usize];
-        slot.generation = slot.generation % (GENERATION_LIMIT - 1) + 1;
+        slot.generation += 1;
         slot.owner = owner;
         slot.interp = interp;
-        slot.object = Some(object);
+        slot.object = Some(Arc::new(object));
         slot.closed = false;
         self.live += 1;
-        ((slot.generation as u64) << 32) | index as u64
+        Ok(((slot.generation as u64) << 32) | index as u64)
     }
 
     /// The slot of `id` if it is taken (live or closed).
@@ -110,44 +128,43 @@ impl Registry {
             .then_some(slot)
     }
 
-    fn live_slot(&self, id: HandleId) -> Result<&Slot> {
+    /// The object behind `id` (which knows its interpreter), shared: it stays alive as long
+    /// as the returned reference does, whatever happens to the handle.
+    pub fn lend(&self, id: HandleId) -> Result<Arc<ObjectRef>> {
         match self.slot(id) {
             Some(slot) if slot.closed => Err(Error::ContextClosed),
-            Some(slot) => Ok(slot),
-            None => Err(Error::Released),
+            Some(Slot {
+                object: Some(object),
+                ..
+            }) => Ok(object.clone()),
+            _ => Err(Error::Released),
         }
     }
 
-    /// The object behind `id` and its interpreter, borrowed: incref it before anything can
-    /// release the handle.
-    pub fn get(&self, id: HandleId) -> Result<(*mut pyo3::ffi::PyObject, InterpId)> {
-        let slot = self.live_slot(id)?;
-        let object = slot.object.as_ref().ok_or(Error::Released)?;
-        Ok((object.as_ptr(), slot.interp))
-    }
-
-    /// The object behind `id`, which must belong to interpreter `interp`.
-    pub fn get_in(&self, id: HandleId, interp: InterpId) -> Result<*mut pyo3::ffi::PyObject> {
-        match self.get(id)? {
-            (object, i) if i == interp => Ok(object),
-            _ => Err(Error::ContextMismatch),
+    /// Like `lend`, for an object that must belong to interpreter `interp`.
+    pub fn lend_in(&self, id: HandleId, interp: InterpId) -> Result<Arc<ObjectRef>> {
+        let object = self.lend(id)?;
+        match object.interp() == interp {
+            true => Ok(object),
+            false => Err(Error::ContextMismatch),
         }
     }
 
     /// Removes `id`; the caller releases the reference. `None` if already released (or its
     /// context closed, which released it).
     pub fn remove(&mut self, id: HandleId) -> Option<Release> {
-        let slot = self.slot(id)?;
-        let interp = slot.interp;
+        self.slot(id)?;
         let index = (id & 0xffff_ffff) as u32;
         let slot = &mut self.slots[index as usize];
         let object = slot.object.take();
         slot.closed = false;
-        self.free.push(index);
+        if slot.generation < GENERATION_LIMIT - 1 {
+            self.free.push_back(index);
+        }
         if object.is_some() {
             self.live -= 1;
         }
-        object.map(|o| (interp, o))
+        object
     }
 
     /// JS garbage collection dropped the proxy: release at the next call.
@@ -171,7 +188,7 @@ impl Registry {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.object.is_some() && owner.is_none_or(|o| o == s.owner))
+            .filter(|(_, s)| s.object.is_some() && (owner.is_none() || owner == s.owner))
             .map(|(i, s)| ((s.generation as u64) << 32) | i as u64)
             .collect();
         let mut removed = self.take_pending();
@@ -181,7 +198,7 @@ impl Registry {
 
     /// Context `interp` is closing: takes every reference into it (pending ones included) and
     /// marks its handles closed.
-    pub fn close_interp(&mut self, interp: InterpId) -> Vec<OwnedPtr> {
+    pub fn close_interp(&mut self, interp: InterpId) -> Vec<Release> {
         let mut taken = Vec::new();
         for slot in &mut self.slots {
             if slot.interp == interp {
@@ -192,11 +209,11 @@ impl Registry {
                 }
             }
         }
-        let (theirs, others) = std::mem::take(&mut self.pending)
+        let (theirs, others): (Vec<Release>, Vec<Release>) = std::mem::take(&mut self.pending)
             .into_iter()
-            .partition(|(i, _)| *i == interp);
+            .partition(|o| o.interp() == interp);
         self.pending = others;
-        taken.extend(theirs.into_iter().map(|(_, o): Release| o));
+        taken.extend(theirs);
         taken
     }
 
@@ -207,7 +224,7 @@ impl Registry {
             Some(o) => self
                 .slots
                 .iter()
-                .filter(|s| s.object.is_some() && s.owner == o)
+                .filter(|s| s.object.is_some() && s.owner == Some(o))
                 .count(),
         }
     }

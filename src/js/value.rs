@@ -452,6 +452,27 @@ impl JsEnv {
         unsafe { sys::napi_throw(self.0, error) };
     }
 
+    /// Runs `f` inside a handle scope of its own, so the JS values it makes are freed when it
+    /// returns instead of living as long as the enclosing native call (a sync call that runs
+    /// thousands of JS callbacks). `f` must not return JS values.
+    pub fn scoped<R>(self, f: impl FnOnce() -> R) -> R {
+        let mut scope = ptr::null_mut();
+        // SAFETY: env is live; `scope` is a valid out-pointer.
+        let opened = unsafe { sys::napi_open_handle_scope(self.0, &mut scope) } == sys::Status::napi_ok;
+        struct Close(sys::napi_env, sys::napi_handle_scope, bool);
+        impl Drop for Close {
+            fn drop(&mut self) {
+                if self.2 {
+                    // SAFETY: the scope opened above, closed once, innermost (scopes nest with
+                    // the Rust stack).
+                    unsafe { sys::napi_close_handle_scope(self.0, self.1) };
+                }
+            }
+        }
+        let _close = Close(self.0, scope, opened);
+        f()
+    }
+
     pub fn add_cleanup_hook(
         self,
         hook: unsafe extern "C" fn(*mut c_void),

@@ -19,6 +19,15 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
+/// CPython's interpreter id (`PyInterpreterState_GetID`); 0 is the main interpreter.
+pub type InterpId = u32;
+
+/// The interpreter this thread is attached to.
+pub fn current_interp(_py: Python<'_>) -> InterpId {
+    // SAFETY: attached (the token says so), so there is a current interpreter.
+    unsafe { ffi::PyInterpreterState_GetID(ffi::PyInterpreterState_Get()) as InterpId }
+}
+
 /// Runs `f` attached to the main interpreter, starting the runtime on first use.
 pub fn with_gil<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<R> {
     runtime::get()?;
