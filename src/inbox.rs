@@ -235,8 +235,18 @@ const SPIN: Duration = Duration::from_micros(50);
 /// callbacks that Python code calls meanwhile (a sync call into a context runs on the context's
 /// thread, and its Python code may call JS). Detached from the main interpreter meanwhile.
 pub fn wait<T: Send>(js: JsEnv, reply: &Receiver<T>) -> Result<Option<T>> {
+    wait_until(js, reply, None)
+}
+
+/// Like `wait`, giving up at `deadline` (`None` then).
+pub fn wait_until<T: Send>(
+    js: JsEnv,
+    reply: &Receiver<T>,
+    deadline: Option<Instant>,
+) -> Result<Option<T>> {
     let shared = outbox(js)?.0;
     shared.waiting.fetch_add(1, Ordering::AcqRel);
+    let never = crossbeam_channel::never();
     let answer = attach::detached(|| loop {
         serve_callbacks(js, &shared);
         // Most calls answer within microseconds: spin a little before sleeping (a wake-up
@@ -245,9 +255,14 @@ pub fn wait<T: Send>(js: JsEnv, reply: &Receiver<T>) -> Result<Option<T>> {
         while Instant::now() < spin && reply.is_empty() && shared.wake.1.is_empty() {
             std::hint::spin_loop();
         }
+        let timeout = match deadline {
+            Some(deadline) => crossbeam_channel::at(deadline),
+            None => never.clone(),
+        };
         crossbeam_channel::select! {
             recv(reply) -> answer => break answer.ok(),
             recv(shared.wake.1) -> _ => {}
+            recv(timeout) -> _ => break None,
         }
     });
     shared.waiting.fetch_sub(1, Ordering::AcqRel);

@@ -1,4 +1,7 @@
 // JS-side error types. Native code builds `PythonError`s through the `makePythonError` hook.
+import { brand } from './shared'
+
+const PYTHON_ERROR = brand('PythonError')
 
 /** A Python exception, raised by code that JS called. */
 export class PythonError extends Error {
@@ -16,6 +19,15 @@ export class PythonError extends Error {
     this.pythonType = pythonType
     this.pythonMessage = pythonMessage
     this.pythonTraceback = pythonTraceback
+  }
+
+  get [PYTHON_ERROR](): true {
+    return true
+  }
+
+  /** `instanceof` holds for errors made by another copy of this layer in the environment too. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as any)[PYTHON_ERROR] === true
   }
 }
 

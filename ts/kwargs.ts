@@ -1,9 +1,23 @@
 // Trailing markers of a call's argument list: `kwargs({...})` for Python keyword arguments and,
 // on `_async` calls, `callOptions({ signal, timeoutMs })`.
 import { codedError } from './errors'
+import { brand } from './shared'
+
+// Markers are recognised by a registered symbol, not `instanceof`: a marker made by another
+// copy of this layer in the same environment must work too.
+const KWARGS = brand('kwargs')
+const CALL_OPTIONS = brand('callOptions')
 
 export class Kwargs {
   constructor(readonly values: Record<string, unknown>) {}
+
+  get [KWARGS](): true {
+    return true
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as any)[KWARGS] === true
+  }
 }
 
 /** Marks an object as Python keyword arguments: `obj.method(1, kwargs({ key: 2 }))`. */
@@ -31,6 +45,14 @@ export class CallOptions {
     }
     this.signal = signal
     this.timeoutMs = timeoutMs
+  }
+
+  get [CALL_OPTIONS](): true {
+    return true
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as any)[CALL_OPTIONS] === true
   }
 }
 

@@ -7,15 +7,16 @@ import { inspect } from 'node:util'
 import native = require('./native')
 import { codedError } from './errors'
 import { splitArgs } from './kwargs'
+import { brand } from './shared'
 import { submit } from './submit'
 
 /** Own property (through the trap) of every proxy and cached method: the handle id. */
-export const HANDLE = Symbol('pyembed.handle')
+export const HANDLE = brand('handle')
 /** On a cached method: its name. Returned by `getAttr` for methods. */
-export const METHOD = Symbol('pyembed.method')
+export const METHOD = brand('method')
 /** Returned by `next` when an iterator is exhausted. */
-export const DONE = Symbol('pyembed.done')
-const STATE = Symbol('pyembed.state')
+export const DONE = brand('done')
+const STATE = brand('state')
 
 interface State {
   readonly id: number

@@ -6,6 +6,7 @@ import native = require('./native')
 import { codedError, PythonError } from './errors'
 import { CallOptions, Kwargs } from './kwargs'
 import { DONE, HANDLE, handleOf, makeProxy, METHOD, nameId, type PyObject } from './proxy'
+import { shared } from './shared'
 import { settle, submit } from './submit'
 
 // Large numeric arrays cross as one Float64Array; these loops beat element-wise Node-API calls.
@@ -27,29 +28,33 @@ function packNumbers(array: unknown[], start: number): Float64Array | null {
   return scratch.subarray(0, n)
 }
 
-native.init(
-  {
-    makeProxy,
-    makePythonError: (type: string, message: string, traceback: string, cause?: PythonError) =>
-      new PythonError(type, message, traceback, cause),
-    handle: HANDLE,
-    method: METHOD,
-    done: DONE,
-    Map,
-    Set,
-    toArray: (iterable: Iterable<unknown>) => Array.from(iterable),
-    fromFloat64,
-    packNumbers,
-    settle,
-    awaitPromise: (promise: Promise<unknown>, ticket: number) =>
-      promise.then(
-        (value) => native.promiseSettled(ticket, true, value),
-        (error) => native.promiseSettled(ticket, false, error),
-      ),
-  },
-  isMainThread,
-)
-if (isMainThread) process.on('exit', () => native.shutdown())
+// Once per environment, whichever copy of this layer loads first (see shared.ts).
+if (!shared.initialized) {
+  native.init(
+    {
+      makeProxy,
+      makePythonError: (type: string, message: string, traceback: string, cause?: PythonError) =>
+        new PythonError(type, message, traceback, cause),
+      handle: HANDLE,
+      method: METHOD,
+      done: DONE,
+      Map,
+      Set,
+      toArray: (iterable: Iterable<unknown>) => Array.from(iterable),
+      fromFloat64,
+      packNumbers,
+      settle,
+      awaitPromise: (promise: Promise<unknown>, ticket: number) =>
+        promise.then(
+          (value) => native.promiseSettled(ticket, true, value),
+          (error) => native.promiseSettled(ticket, false, error),
+        ),
+    },
+    isMainThread,
+  )
+  shared.initialized = true
+  if (isMainThread) process.on('exit', () => native.shutdown())
+}
 
 export interface ConfigureOptions {
   /** A virtualenv to use; defaults to `$VIRTUAL_ENV` when set. */
@@ -58,6 +63,10 @@ export interface ConfigureOptions {
   pythonHome?: string
   /** `sys.executable` (what multiprocessing children run). */
   executable?: string
+  /** Let `os._exit()` in the main interpreter end the process (default false: it raises). */
+  allowOsExit?: boolean
+  /** How long Python's exit hooks may take at process exit, in ms (default 5000). */
+  exitTimeoutMs?: number
 }
 
 export interface VersionInfo {
@@ -219,6 +228,9 @@ export class Python {
 
   /** `getattr(obj, name)(*args, **kwargs)`. */
   call(obj: PyObject, name: string, args: unknown[] = [], kwargs?: Record<string, unknown> | Kwargs): any {
+    if (kwargs instanceof CallOptions) {
+      throw codedError('ERR_PY_INVALID_ARG', 'callOptions only apply to _async calls: use call_async')
+    }
     const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
     const id = idOf(obj)
     return native.call(this.#owner, id, typeof name === 'string' ? nameId(name) : name, args, kw)
@@ -279,8 +291,9 @@ export class Python {
     return this.close(options)
   }
 
-  [asyncDispose](): Promise<void> {
-    return this.close().then(() => undefined)
+  /** `close()`: resolves `true`, or `false` if a context's threads outlived the timeout. */
+  [asyncDispose](): Promise<boolean> {
+    return this.close()
   }
 
   /**

@@ -4,14 +4,9 @@
 import native = require('./native')
 import { codedError } from './errors'
 import type { CallOptions } from './kwargs'
+import { shared } from './shared'
 
-interface Pending {
-  resolve: (v: any) => void
-  reject: (e: unknown) => void
-}
-
-const pending = new Map<number, Pending>()
-let nextCall = 1
+const pending = shared.pending
 
 /** Native hook: settles completed calls (ids of calls already aborted are skipped). */
 export function settle(ids: number[], oks: boolean[], values: unknown[]): void {
@@ -37,7 +32,7 @@ function cancel(call: number, code: string, message: string): void {
  * returned promise.
  */
 export function submit(start: (call: number, cancellable: boolean) => void, options?: CallOptions): Promise<any> {
-  const call = nextCall++
+  const call = shared.nextCall++
   if (options === undefined) {
     return new Promise((resolve, reject) => {
       pending.set(call, { resolve, reject })

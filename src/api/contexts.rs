@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::{sys, Env};
@@ -202,21 +203,41 @@ pub fn close_context(env: Env, interp: u32, timeout_ms: f64, call: u32) -> napi:
     entry(&env, |js| {
         let outbox = inbox::start_call(js)?;
         let timeout = Duration::from_secs_f64(timeout_ms.max(0.0) / 1000.0);
-        let done = move |ended: bool| {
+        // Settled once: by the context's thread, or by the watchdog below if that thread is
+        // stuck in a call that never returns (its queue never reaches the close).
+        let settle = Arc::new(Mutex::new(Some(move |ended: bool| {
             outbox.send(Message::Completion(Completion {
                 call,
                 owner: None,
                 result: Ok(ValueForJs::boolean(ended)),
             }));
+        })));
+        let once = move |ended: bool| {
+            let settle = settle.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(settle) = settle {
+                settle(ended);
+            }
         };
         if context::get(interp).is_err() {
-            done(true);
+            once(true);
             return Ok(());
         }
-        close(interp, timeout, Box::new(done));
+        let watchdog = once.clone();
+        std::thread::Builder::new()
+            .name("pyembed-close-watchdog".into())
+            .spawn(move || {
+                std::thread::sleep(timeout + CLOSE_GRACE);
+                watchdog(false);
+            })
+            .map_err(|e| Error::Internal(format!("cannot spawn a thread: {e}")))?;
+        close(interp, timeout, Box::new(once));
         Ok(())
     })
 }
+
+/// How much longer than its timeout a close may take before it resolves `false` regardless
+/// (ending an interpreter takes a few milliseconds after its threads are gone).
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// Starts closing `interp`: its handles answer `ERR_PY_CONTEXT_CLOSED` from now on and their
 /// references are given back before the interpreter ends.

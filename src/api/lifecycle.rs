@@ -6,8 +6,9 @@ use napi::Env;
 use napi_derive::napi;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::{entry, run};
+use super::entry;
 use crate::context::ObjectRef;
 use crate::error::Error;
 use crate::handle::{self, HandleId};
@@ -90,6 +91,12 @@ pub struct ConfigureOptions {
     pub python_home: Option<String>,
     /// `sys.executable`; defaults to the Python pyembed was built against.
     pub executable: Option<String>,
+    /// Let `os._exit()` in the main interpreter end the process (default false: it raises
+    /// `RuntimeError`, as it does in contexts).
+    pub allow_os_exit: Option<bool>,
+    /// How long Python's exit hooks (threading's, then atexit, in the main interpreter and
+    /// every open context) may take at process exit, in milliseconds (default 5000).
+    pub exit_timeout_ms: Option<f64>,
 }
 
 /// Sets start-up options. Throws `ERR_PY_ALREADY_INITIALIZED` once Python has started.
@@ -100,10 +107,20 @@ pub struct ConfigureOptions {
 #[napi]
 pub fn configure(env: Env, options: ConfigureOptions) -> napi::Result<()> {
     entry(&env, |_| {
+        let exit_timeout = match options.exit_timeout_ms {
+            Some(ms) if !(ms >= 0.0 && ms.is_finite()) => {
+                return Err(Error::invalid_arg(
+                    "exitTimeoutMs must be a non-negative number",
+                ))
+            }
+            ms => ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+        };
         runtime::configure(runtime::Options {
             venv: options.venv,
             python_home: options.python_home,
             executable: options.executable,
+            allow_os_exit: options.allow_os_exit.unwrap_or(false),
+            exit_timeout,
         })
     })
 }
@@ -143,19 +160,24 @@ pub fn version(env: Env) -> napi::Result<VersionInfo> {
     })
 }
 
-/// Runs Python's `atexit` handlers and flushes `sys.stdout`/`sys.stderr`. The TS layer calls it
-/// from `process.on('exit')` on the main thread; it does nothing if Python never started.
+/// Runs Python's exit hooks — threading's (executors stop there), then `atexit` — in the main
+/// interpreter and every open context, and flushes their stdout/stderr, waiting at most
+/// `exitTimeoutMs` (threads still running are not joined). The TS layer calls it from
+/// `process.on('exit')` on the main thread; it does nothing if Python never started.
 #[napi]
 pub fn shutdown(env: Env) -> napi::Result<()> {
-    if !runtime::is_running() {
-        return Ok(());
-    }
-    run(&env, |py, _| {
-        let _ = py.run(
-            c"import atexit, sys\natexit._run_exitfuncs()\nfor s in (sys.stdout, sys.stderr):\n    try: s.flush()\n    except Exception: pass\n",
-            None,
-            None,
-        );
+    entry(&env, |js| {
+        if !runtime::is_running() {
+            return Ok(());
+        }
+        let deadline = std::time::Instant::now() + runtime::get()?.exit_timeout;
+        let (finished, count) = crate::context::run_exit_hooks();
+        // Serving the JS callbacks the hooks call meanwhile (a context's captured output).
+        for _ in 0..count {
+            if crate::inbox::wait_until(js, &finished, Some(deadline))?.is_none() {
+                break;
+            }
+        }
         Ok(())
     })
 }

@@ -61,6 +61,11 @@ fn interps<R>(f: impl FnOnce(&mut HashMap<InterpId, Arc<Interp>>) -> R) -> R {
         .get_or_insert_with(HashMap::new))
 }
 
+/// Every open context.
+pub fn open() -> Vec<Arc<Interp>> {
+    interps(|m| m.values().cloned().collect())
+}
+
 /// The open context `id`.
 pub fn get(id: InterpId) -> Result<Arc<Interp>> {
     interps(|m| m.get(&id).cloned()).ok_or(Error::ContextClosed)
@@ -299,11 +304,16 @@ unsafe fn finish(
 ) -> bool {
     let deadline = Instant::now() + timeout;
     if let Some(helper) = helper {
-        let _ = helper.join(); // its sender is gone: it ends after its last job
+        // Its sender is gone: it ends after its last job. One stuck in a job keeps its thread
+        // state, so the thread count below leaves the interpreter alive.
+        while !helper.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     // SAFETY: this thread's own state.
     unsafe { ffi::PyEval_RestoreThread(tstate) };
-    Python::attach(|py| code::close_context(py, timeout));
+    let left = deadline.saturating_duration_since(Instant::now());
+    Python::attach(|py| code::close_context(py, left));
     loop {
         // SAFETY: attached; the thread list of our own interpreter, read holding its GIL.
         let threads = unsafe {

@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use pyo3::{ffi, Python};
 
 use crate::error::{Error, Result};
-use crate::python::attach;
+use crate::python::{attach, code};
 use crate::runtime;
 pub use interp::{create, get, kind_available, InterpId, Kind};
 pub use object_ref::{release, ObjectRef};
@@ -150,6 +150,31 @@ fn next(tasks: &Receiver<Task>, spin: bool) -> Task {
             std::thread::park();
         },
     }
+}
+
+/// Process exit: starts the exit hooks (threading's, then atexit) of the main interpreter and
+/// of every open context: the main interpreter's on a thread of its own (a hook that hangs, or
+/// a GIL never released, cannot hold the exit up), each context's as a job on its thread.
+/// Returns where each reports its end, and how many will.
+pub fn run_exit_hooks() -> (Receiver<()>, usize) {
+    let (done, finished) = crossbeam_channel::unbounded::<()>();
+    let mut started = 0;
+    for context in interp::open() {
+        let done = done.clone();
+        let job: Job = Box::new(move |py| {
+            code::run_exit_hooks(py);
+            let _ = done.send(());
+        });
+        started += usize::from(context.send(job).is_ok());
+    }
+    let spawned = std::thread::Builder::new()
+        .name("pyembed-exit".into())
+        .spawn(move || {
+            let _ = attach::with_gil(code::run_exit_hooks);
+            let _ = done.send(());
+        });
+    started += usize::from(spawned.is_ok());
+    (finished, started)
 }
 
 /// Runs `job` attached to interpreter `interp` on a helper thread, for the short GIL-needing

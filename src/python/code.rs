@@ -114,161 +114,7 @@ pub fn add_syspath(py: Python<'_>, dir: &str) -> Result<()> {
 }
 
 /// Python source of the `pyembed` module each interpreter gets (`from pyembed import JSError`).
-const HOST_MODULE: &std::ffi::CStr = c"
-import threading as _threading
-
-
-class JSError(Exception):
-    \"\"\"An exception thrown by JavaScript code that Python called.\"\"\"
-
-    def __init__(self, message, name='Error', stack=''):
-        super().__init__(message)
-        self.name = name
-        self.stack = stack
-
-
-class Cancelled(BaseException):
-    \"\"\"Raised in a call that JS aborted or timed out (a BaseException, like KeyboardInterrupt,
-    so that `except Exception` does not swallow it).\"\"\"
-
-
-class JSPromise:
-    \"\"\"A JavaScript Promise passed to Python: `await` it in a coroutine, or call result()
-    from a thread other than the JS thread that made it.\"\"\"
-
-    def __init__(self):
-        import concurrent.futures
-        self._future = concurrent.futures.Future()
-
-    def __await__(self):
-        import asyncio
-        return asyncio.wrap_future(self._future).__await__()
-
-    def result(self, timeout=None):
-        return self._future.result(timeout)
-
-    def done(self):
-        return self._future.done()
-
-
-_loop = None
-_loop_thread = None
-_loop_lock = _threading.Lock()
-_in_context = False
-
-
-def event_loop():
-    \"\"\"The asyncio loop that runs coroutines returned to _async calls, on its own thread.\"\"\"
-    global _loop, _loop_thread
-    with _loop_lock:
-        if _loop is None:
-            import asyncio
-            loop = asyncio.new_event_loop()
-            # Contexts refuse daemon threads; closing one stops and joins this thread instead.
-            _loop_thread = _threading.Thread(
-                target=loop.run_forever, name='pyembed-asyncio', daemon=not _in_context)
-            _loop_thread.start()
-            _loop = loop
-    return _loop
-
-
-def _refuse_exit(status=0):
-    raise RuntimeError(
-        'os._exit() would end the whole Node process; it is disabled inside a pyembed context')
-
-
-def _setup_context():
-    global _in_context
-    _in_context = True
-    import os
-    import posix
-    os._exit = posix._exit = _refuse_exit
-
-
-class _Writer:
-    \"\"\"sys.stdout / sys.stderr of a context whose output JS captures: whole lines (and what
-    flush() finds) go to the JS function, one call at a time, in order.\"\"\"
-
-    encoding = 'utf-8'
-    errors = 'strict'
-
-    def __init__(self, send, name):
-        self._send = send
-        self._buffer = ''
-        self._lock = _threading.RLock()
-        self.name = name
-
-    def write(self, text):
-        if not isinstance(text, str):
-            raise TypeError(f'write() argument must be str, not {type(text).__name__}')
-        with self._lock:
-            self._buffer += text
-            end = self._buffer.rfind('\\n') + 1
-            if end:
-                lines, self._buffer = self._buffer[:end], self._buffer[end:]
-                self._send(lines)
-        return len(text)
-
-    def flush(self):
-        with self._lock:
-            text, self._buffer = self._buffer, ''
-            if text:
-                self._send(text)
-
-    def writable(self):
-        return True
-
-    def isatty(self):
-        return False
-
-
-def _capture(stdout, stderr):
-    import sys
-    if stdout is not None:
-        sys.stdout = _Writer(stdout, '<stdout>')
-    if stderr is not None:
-        sys.stderr = _Writer(stderr, '<stderr>')
-
-
-def _close_context(timeout):
-    import sys
-    # Python 3.13 makes a dummy Thread for this thread (not started by threading); drop it now,
-    # while the threading module can still take it out of its table.
-    info = getattr(sys.modules.get('threading'), '_thread_local_info', None)
-    if info is not None and hasattr(info, '_track_dummy_thread_ref'):
-        del info._track_dummy_thread_ref
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, _Writer):
-            try:
-                stream.flush()
-            except BaseException:
-                pass
-    loop, thread = _loop, _loop_thread
-    if loop is not None:
-        import asyncio
-
-        async def cancel_all():
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        try:
-            asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout)
-        except BaseException:
-            pass
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-        if not thread.is_alive():
-            loop.close()
-
-
-def _schedule(coroutine, done):
-    import asyncio
-    future = asyncio.run_coroutine_threadsafe(coroutine, event_loop())
-    future.add_done_callback(done)
-    return future
-";
+const HOST_MODULE: &str = include_str!("pyembed_host.py");
 
 /// The `pyembed` module of this interpreter, created at start-up (or on first use).
 pub fn host_module(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -277,9 +123,25 @@ pub fn host_module(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
         return Ok(module);
     }
     let module = pyo3::types::PyModule::new(py, "pyembed")?;
-    py.run(HOST_MODULE, Some(&module.dict()), None)?;
+    let source = CString::new(HOST_MODULE).expect("no NUL in pyembed_host.py");
+    py.run(&source, Some(&module.dict()), None)?;
     modules.set_item("pyembed", &module)?;
     Ok(module.into_any())
+}
+
+/// Prepares the main interpreter at start-up: `signal.signal` refused, `os._exit` refused
+/// unless allowed.
+pub fn setup_main(py: Python<'_>, allow_os_exit: bool) -> PyResult<()> {
+    host_module(py)?
+        .call_method1("_setup_main", (allow_os_exit,))
+        .map(drop)
+}
+
+/// Runs the interpreter's exit hooks (threading's, then atexit) and flushes its stdio.
+pub fn run_exit_hooks(py: Python<'_>) {
+    if let Err(e) = host_module(py).and_then(|m| m.call_method0("_run_exit_hooks")) {
+        e.print(py);
+    }
 }
 
 /// Prepares a new context: its asyncio thread is not a daemon, `os._exit` raises.

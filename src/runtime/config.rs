@@ -9,6 +9,10 @@ pub struct Options {
     pub venv: Option<String>,
     pub python_home: Option<String>,
     pub executable: Option<String>,
+    /// Let `os._exit()` end the process from the main interpreter.
+    pub allow_os_exit: bool,
+    /// How long the exit hooks may take at process exit (default 5 s).
+    pub exit_timeout: Option<std::time::Duration>,
 }
 
 /// Validated start-up settings.
@@ -17,6 +21,7 @@ pub struct Settings {
     /// Becomes `sys.executable`: what multiprocessing children run.
     pub executable: String,
     pub home: Option<String>,
+    pub allow_os_exit: bool,
 }
 
 /// The interpreter pyembed was built against (its `sys.executable` at build time).
@@ -47,6 +52,7 @@ pub fn resolve(options: &Options, linked: &str) -> Result<Settings, String> {
     Ok(Settings {
         executable,
         home: options.python_home.clone(),
+        allow_os_exit: options.allow_os_exit,
     })
 }
 

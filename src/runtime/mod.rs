@@ -30,6 +30,8 @@ pub struct Runtime {
     pub libpython: String,
     /// Jobs for the main interpreter's Python thread (`pyembed-main`).
     pub jobs: crossbeam_channel::Sender<context::Task>,
+    /// How long the exit hooks may take at process exit.
+    pub exit_timeout: std::time::Duration,
 }
 
 static PENDING: Mutex<Option<Options>> = Mutex::new(None);
@@ -78,8 +80,12 @@ pub fn linked_version() -> String {
         .join(".")
 }
 
+/// Default of `Python.configure({ exitTimeoutMs })`.
+const EXIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn start(options: Options) -> std::result::Result<Runtime, String> {
     let settings = config::resolve(&options, &linked_version())?;
+    let exit_timeout = options.exit_timeout.unwrap_or(EXIT_TIMEOUT);
     let libpython = libpython::promote_to_global()?;
     let (tx, rx) = crossbeam_channel::bounded(1);
     let (jobs, queue) = context::channel();
@@ -107,6 +113,7 @@ fn start(options: Options) -> std::result::Result<Runtime, String> {
         executable,
         libpython,
         jobs,
+        exit_timeout,
     })
 }
 
@@ -146,8 +153,7 @@ unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String,
         let _ = pyo3::types::PyTypeMethods::as_type_ptr(
             &<pyo3::panic::PanicException as pyo3::PyTypeInfo>::type_object(py),
         );
-        crate::python::code::host_module(py)
-            .map(drop)
+        crate::python::code::setup_main(py, settings.allow_os_exit)
             .map_err(|e| format!("cannot create the pyembed module: {e}"))
     })?;
     Ok(version)

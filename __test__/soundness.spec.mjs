@@ -1,0 +1,298 @@
+// Regressions of issue 8: plugin code must not abort, hang or corrupt the host. Cases that
+// used to abort run in a child process, so a crash is one failed test.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
+import { Python, callOptions, kwargs } from 'pyembed'
+
+import { runNode, thrown } from './helpers.mjs'
+
+const py = new Python()
+
+/** Runs `body` (an async function body using `py`) in a fresh process; asserts a clean exit. */
+function inChild(body, { env } = {}) {
+  const r = runNode(
+    `import { Python, kwargs } from 'pyembed'
+     import assert from 'node:assert/strict'
+     import v8 from 'node:v8'
+     import vm from 'node:vm'
+     v8.setFlagsFromString('--expose-gc')
+     const gc = vm.runInNewContext('gc')
+     const py = new Python()
+     // A Python thread waiting for a JS callback does not keep Node alive: the tests do.
+     const keepAlive = setInterval(() => {}, 1000)
+     ${body}
+     clearInterval(keepAlive)
+     console.log('done')`,
+    { env },
+  )
+  assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`)
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /done\n$/)
+  return r
+}
+
+test('the same object passed twice to a JS callback from a Python thread arrives as one proxy', () => {
+  inChild(`
+    py.exec(\`
+import threading
+class O:
+    pass
+def twice(cb):
+    o = O()
+    shared = [o]
+    threading.Thread(target=lambda: cb(o, o, {'a': o, 'b': shared, 'c': shared}, key=o)).start()
+\`)
+    const [a, b, d, kw] = await new Promise((resolve) => py.eval('twice')((...args) => resolve(args)))
+    assert.equal(a, b)
+    assert.equal(d.a, a)
+    assert.equal(d.b, d.c)
+    assert.equal(d.b[0], a)
+    assert.equal(kw.key, a)
+    assert.equal(String(py.eval('type')(a)), "<class '__main__.O'>")
+  `)
+})
+
+test('identity across arguments holds in _async calls, context calls and marshalled callbacks', async () => {
+  py.exec('def same(a, b):\n    return a is b')
+  const same = py.eval('same')
+  const o = py.eval('object()')
+  const list = [1, 2]
+  assert.equal(await py.call_async(py.import('__main__'), 'same', [o, o]), true)
+  assert.equal(await py.call_async(py.import('__main__'), 'same', [list], kwargs({ b: list })), true)
+  assert.equal(await py.import('__main__').same_async(o, o), true)
+  assert.equal(same(o, o), true)
+  const c = new Python({ context: true })
+  try {
+    c.exec('def same(a, b):\n    return a is b')
+    const inContext = c.eval('same')
+    const item = c.eval('object()')
+    assert.equal(inContext(list, list), true)
+    assert.equal(inContext(item, item), true)
+    assert.equal(inContext(item, kwargs({ b: item })), true)
+    assert.equal(await c.call_async(c.import('__main__'), 'same', [item, item]), true)
+    assert.equal(await c.import('__main__').same_async(list, kwargs({ b: list })), true)
+  } finally {
+    await c.close()
+  }
+})
+
+test("a context's objects reached through a callback stay in the context", () => {
+  inChild(`
+    const c = new Python({ context: true })
+    c.exec(\`
+class Child:
+    value = 7
+class Item:
+    def __init__(self):
+        self.child = Child()
+    def hello(self):
+        return 'hi'
+\`)
+    let kept
+    c.eval('lambda cb: cb(Item())')((item) => {
+      assert.equal(item.hello(), 'hi')
+      kept = item.child
+      assert.equal(kept.value, 7)
+    })
+    assert.equal(kept.value, 7)
+    assert.equal(c.eval('lambda o: type(o).__name__')(kept), 'Child')
+    assert.equal(thrown(() => py.eval('lambda o: o')(kept)).code, 'ERR_PY_CONTEXT_MISMATCH')
+    assert.equal(await c.close(), true)
+    assert.equal(thrown(() => kept.value).code, 'ERR_PY_CONTEXT_CLOSED')
+    kept = undefined
+    for (let i = 0; i < 5; i++) { gc(); await new Promise((r) => setImmediate(r)) }
+    py.eval('None')
+    function thrown(f) { try { f() } catch (e) { return e } throw new Error('no throw') }
+  `)
+})
+
+test('a proxy released by JS while a callback reply carrying it is on its way stays valid', () => {
+  inChild(`
+    py.exec(\`
+import threading
+class Box:
+    def __init__(self, n):
+        self.n = n
+results = []
+def ask(cb, count):
+    def run():
+        for i in range(count):
+            results.append(cb(i).n)
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+\`)
+    const count = 300
+    const t = py.eval('ask')((i) => {
+      const box = py.eval('Box')(i)
+      // Resolves with the box; the release runs right after pyembed took the reply, before
+      // the Python thread used it.
+      const reply = Promise.resolve(box)
+      reply.then(() => queueMicrotask(() => assert.equal(py.gc(box), true)))
+      return reply
+    }, count)
+    while (t.is_alive()) await new Promise((r) => setTimeout(r, 5))
+    assert.deepEqual(py.eval('results'), Array.from({ length: count }, (_, i) => i))
+  `)
+})
+
+test('a Python loop calling JS many times in one sync call keeps memory bounded', () => {
+  const r = inChild(`
+    py.exec('def loop(f, n):\\n    for i in range(n):\\n        f({"i": i, "s": "x" * 64}, [i, i])')
+    const loop = py.eval('loop')
+    let seen = 0
+    loop(() => { seen++ }, 20000) // warm-up
+    gc()
+    const before = process.memoryUsage().rss
+    loop((o, l) => { seen += o.i === l[0] ? 1 : 0 }, 400000)
+    gc()
+    const grown = (process.memoryUsage().rss - before) / 2 ** 20
+    assert.equal(seen, 420000)
+    console.log('grown', grown.toFixed(1))
+    assert.ok(grown < 40, 'RSS grew by ' + grown.toFixed(1) + ' MiB')
+  `)
+  assert.match(r.stdout, /grown/)
+})
+
+test('py.call with callOptions is refused, not passed as keyword arguments', () => {
+  const err = thrown(() => py.call(py.import('os'), 'getcwd', [], callOptions({ timeoutMs: 10 })))
+  assert.equal(err.code, 'ERR_PY_INVALID_ARG')
+})
+
+test('Node exits promptly when a plugin left a module-level ProcessPoolExecutor', () => {
+  const started = Date.now()
+  const r = inChild(`
+    py.add_syspath('__test__/fixtures')
+    assert.deepEqual(py.import('lingering_pool').warm(), [1, 4, 9])
+  `)
+  assert.equal(r.stderr, '')
+  assert.ok(Date.now() - started < 20000, `took ${Date.now() - started} ms`)
+})
+
+test('process exit runs the exit hooks of the main interpreter and of open contexts, bounded', () => {
+  const r = inChild(`
+    Python.configure({ exitTimeoutMs: 1500 })
+    py.exec('import atexit; atexit.register(lambda: print("main atexit", flush=True))')
+    const c = new Python({ context: true, stdout: (t) => process.stdout.write('ctx: ' + t) })
+    c.exec('import atexit; atexit.register(lambda: print("context atexit", flush=True))')
+    const hang = new Python({ context: 'shared-gil' })
+    hang.exec('import atexit, time; atexit.register(lambda: time.sleep(60))')
+  `)
+  assert.match(r.stdout, /main atexit/)
+  assert.match(r.stdout, /ctx: context atexit/)
+})
+
+test('a context with an idle ThreadPoolExecutor closes cleanly', async () => {
+  const c = new Python({ context: true })
+  c.exec(`
+from concurrent.futures import ThreadPoolExecutor
+pool = ThreadPoolExecutor(max_workers=3)
+assert list(pool.map(abs, [-1, -2, -3])) == [1, 2, 3]
+`)
+  assert.equal(await c.close({ timeoutMs: 3000 }), true)
+})
+
+test('close({ timeoutMs }) resolves false in time when a call never returns, and Node still exits', () => {
+  const started = Date.now()
+  const r = inChild(`
+    const c = new Python({ context: 'shared-gil' })
+    const stuck = c.eval_async('__import__("time").sleep(3600)')
+    stuck.catch(() => {})
+    await new Promise((r) => setTimeout(r, 100))
+    const t0 = Date.now()
+    const warned = new Promise((resolve) => process.once('warning', resolve))
+    assert.equal(await c.close({ timeoutMs: 300 }), false)
+    assert.ok(Date.now() - t0 < 3000, 'close took ' + (Date.now() - t0) + ' ms')
+    assert.equal((await warned).code, 'PYEMBED_CONTEXT_LEFT_ALIVE')
+    clearInterval(keepAlive)
+    console.log('done')
+    process.exit(0) // the stuck call itself keeps Node alive (a pending call does)
+  `)
+  assert.ok(Date.now() - started < 30000)
+})
+
+test('signal.signal is refused in every pyembed thread, and allowed in a forked child', async () => {
+  const install = 'import signal; signal.signal(signal.SIGUSR2, lambda *a: None)'
+  const sync = thrown(() => py.exec(install))
+  assert.equal(sync.pythonType, 'ValueError')
+  const asynchronous = await py.exec_async(install).catch((e) => e)
+  assert.equal(asynchronous.pythonType, 'ValueError')
+  assert.match(asynchronous.message, /refused inside pyembed/)
+  const inThread = py.eval(`(lambda: (lambda r, t: (t.start(), t.join(), r)[2])([], None))`)
+  void inThread
+  py.exec(`
+import os, signal
+def forked_signal():
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.signal(signal.SIGUSR2, lambda *a: None)
+            os._exit(0)
+        except BaseException:
+            os._exit(7)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+`)
+  assert.equal(py.eval('forked_signal()'), 0)
+  const c = new Python({ context: true })
+  try {
+    assert.equal(thrown(() => c.exec(install)).pythonType, 'ValueError')
+  } finally {
+    await c.close()
+  }
+})
+
+test('os._exit raises RuntimeError in the main interpreter, and still exits a forked child', async () => {
+  const e = thrown(() => py.exec('import os; os._exit(3)'))
+  assert.equal(e.pythonType, 'RuntimeError')
+  assert.match(e.message, /os\._exit\(\) would end the whole host process/)
+  const inAsync = await py.exec_async('import posix; posix._exit(3)').catch((err) => err)
+  assert.equal(inAsync.pythonType, 'RuntimeError')
+  py.exec(`
+import os
+def forked_exit():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(5)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+`)
+  assert.equal(py.eval('forked_exit()'), 5)
+  assert.equal(py.eval('6 * 7'), 42)
+})
+
+test('Python.configure({ allowOsExit: true }) lets os._exit end the process', () => {
+  const r = runNode(`import { Python } from 'pyembed'
+    Python.configure({ allowOsExit: true })
+    new Python().exec('import os; os._exit(9)')
+    console.log('not reached')`)
+  assert.equal(r.status, 9)
+  assert.doesNotMatch(r.stdout, /not reached/)
+})
+
+test('two copies of the JS layer in one environment share calls, markers and errors', () => {
+  inChild(`
+    import { createRequire } from 'node:module'
+    const require = createRequire(import.meta.url)
+    const entry = require.resolve('pyembed')
+    for (const key of Object.keys(require.cache)) if (key.includes('/dist/')) delete require.cache[key]
+    const second = require(entry)
+    assert.notEqual(second.Python, Python)
+    const py2 = new second.Python()
+    const results = await Promise.all([
+      py.eval_async('1 + 1'), py2.eval_async('2 + 2'), py.eval_async('3 + 3'), py2.eval_async('4 + 4'),
+    ])
+    assert.deepEqual(results, [2, 4, 6, 8])
+    const join = py2.eval('lambda *a, sep=",": sep.join(a)')
+    assert.equal(join('a', 'b', kwargs({ sep: '-' })), 'a-b')
+    const err = await py2.eval_async('1 / 0').catch((e) => e)
+    assert.equal(err.pythonType, 'ZeroDivisionError')
+    const { PythonError } = await import('pyembed')
+    assert.ok(err instanceof PythonError)
+  `)
+})
+
+test('Symbol.asyncDispose resolves like close(): true once ended', async () => {
+  const c = new Python({ context: true })
+  assert.equal(await c[Symbol.asyncDispose](), true)
+  assert.equal(thrown(() => c.eval('1')).code, 'ERR_PY_CONTEXT_CLOSED')
+})

@@ -1,0 +1,234 @@
+"""The `pyembed` module every interpreter gets (`from pyembed import JSError`): what Python code
+sees of its host, and the helpers pyembed's native code calls (names starting with `_`).
+
+Loaded by src/python/code.rs (`include_str!`) into a fresh module per interpreter; it must not
+import anything heavy at module level (every context pays for it).
+"""
+import os as _os
+import threading as _threading
+
+#: The process pyembed runs in: guards apply here, not in forked children.
+_host_pid = _os.getpid()
+
+
+class JSError(Exception):
+    """An exception thrown by JavaScript code that Python called."""
+
+    def __init__(self, message, name='Error', stack=''):
+        super().__init__(message)
+        self.name = name
+        self.stack = stack
+
+
+class Cancelled(BaseException):
+    """Raised in a call that JS aborted or timed out (a BaseException, like KeyboardInterrupt,
+    so that `except Exception` does not swallow it)."""
+
+
+class JSPromise:
+    """A JavaScript Promise passed to Python: `await` it in a coroutine, or call result()
+    from a thread other than the JS thread that made it."""
+
+    def __init__(self):
+        import concurrent.futures
+        self._future = concurrent.futures.Future()
+
+    def __await__(self):
+        import asyncio
+        return asyncio.wrap_future(self._future).__await__()
+
+    def result(self, timeout=None):
+        return self._future.result(timeout)
+
+    def done(self):
+        return self._future.done()
+
+
+_loop = None
+_loop_thread = None
+_loop_lock = _threading.Lock()
+_in_context = False
+
+
+def event_loop():
+    """The asyncio loop that runs coroutines returned to _async calls, on its own thread."""
+    global _loop, _loop_thread
+    with _loop_lock:
+        if _loop is None:
+            import asyncio
+            loop = asyncio.new_event_loop()
+            # Contexts refuse daemon threads; closing one stops and joins this thread instead.
+            _loop_thread = _threading.Thread(
+                target=loop.run_forever, name='pyembed-asyncio', daemon=not _in_context)
+            _loop_thread.start()
+            _loop = loop
+    return _loop
+
+
+def _guard_exit():
+    """os._exit() ends the whole host process (a Node or Electron app), not just Python: refuse
+    it there, as sys.exit() is (it raises SystemExit). A forked child still exits."""
+    import posix
+    real_exit = posix._exit
+
+    def _exit(status=0):
+        if _os.getpid() != _host_pid:
+            real_exit(status)
+        raise RuntimeError(
+            'os._exit() would end the whole host process, not just Python; pyembed refuses it '
+            '(Python.configure({ allowOsExit: true }) allows it in the main interpreter)')
+
+    _exit.__doc__ = real_exit.__doc__
+    _os._exit = posix._exit = _exit
+
+
+def _guard_signals():
+    """signal.signal() in the host process would take signals (SIGINT, SIGTERM) from Node:
+    refuse it in every thread, as CPython does outside its main thread. A forked child may."""
+    import _signal
+    real_signal = _signal.signal
+
+    def signal(signalnum, handler):
+        if _os.getpid() != _host_pid:
+            return real_signal(signalnum, handler)
+        raise ValueError(
+            'signal.signal() is refused inside pyembed: the host (Node) owns the process signals')
+
+    signal.__doc__ = real_signal.__doc__
+    # signal.signal() calls _signal.signal() through the module, so both see this one.
+    _signal.signal = signal
+
+
+def _setup_main(allow_os_exit):
+    """The main interpreter, at start-up."""
+    _guard_signals()
+    if not allow_os_exit:
+        _guard_exit()
+
+
+def _setup_context():
+    """A new context, at creation (its `os` and `_signal` modules are its own)."""
+    global _in_context
+    _in_context = True
+    _guard_exit()
+
+
+def _run_exit_hooks():
+    """What a normal interpreter exit runs, without joining the threads still running:
+    threading's exit hooks (concurrent.futures stops its executors there), then atexit; then
+    stdout and stderr are flushed. Errors are printed, never raised."""
+    import sys
+    threading = sys.modules.get('threading')
+    hooks = getattr(threading, '_threading_atexits', None)
+    if hooks is not None:
+        threading._SHUTTING_DOWN = True  # no new hooks from here on
+        for hook in reversed(list(hooks)):
+            try:
+                hook()
+            except BaseException:
+                sys.excepthook(*sys.exc_info())
+        hooks.clear()
+    import atexit
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+class _Writer:
+    """sys.stdout / sys.stderr of a context whose output JS captures: whole lines (and what
+    flush() finds) go to the JS function, one call at a time, in order."""
+
+    encoding = 'utf-8'
+    errors = 'strict'
+
+    def __init__(self, send, name):
+        self._send = send
+        self._buffer = ''
+        self._lock = _threading.RLock()
+        self.name = name
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f'write() argument must be str, not {type(text).__name__}')
+        with self._lock:
+            self._buffer += text
+            end = self._buffer.rfind('\n') + 1
+            if end:
+                lines, self._buffer = self._buffer[:end], self._buffer[end:]
+                self._send(lines)
+        return len(text)
+
+    def flush(self):
+        with self._lock:
+            text, self._buffer = self._buffer, ''
+            if text:
+                self._send(text)
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+
+def _capture(stdout, stderr):
+    import sys
+    if stdout is not None:
+        sys.stdout = _Writer(stdout, '<stdout>')
+    if stderr is not None:
+        sys.stderr = _Writer(stderr, '<stderr>')
+
+
+def _close_context(timeout):
+    """A context is closing, with `timeout` seconds for all of this: its exit hooks run (on a
+    thread of their own: a hook that hangs leaves a thread, and the context is then left
+    alive), output is flushed, asyncio tasks are cancelled and the loop thread joined."""
+    import sys
+    import time
+    deadline = time.monotonic() + timeout
+
+    def left():
+        return max(0.0, deadline - time.monotonic())
+
+    hooks = _threading.Thread(target=_run_exit_hooks, name='pyembed-exit-hooks')
+    hooks.start()
+    hooks.join(left())
+    # Python 3.13 makes a dummy Thread for this thread (not started by threading); drop it now,
+    # while the threading module can still take it out of its table.
+    info = getattr(sys.modules.get('threading'), '_thread_local_info', None)
+    if info is not None and hasattr(info, '_track_dummy_thread_ref'):
+        del info._track_dummy_thread_ref
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, _Writer):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+    loop, thread = _loop, _loop_thread
+    if loop is not None:
+        import asyncio
+
+        async def cancel_all():
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(left())
+        except BaseException:
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(left())
+        if not thread.is_alive():
+            loop.close()
+
+
+def _schedule(coroutine, done):
+    import asyncio
+    future = asyncio.run_coroutine_threadsafe(coroutine, event_loop())
+    future.add_done_callback(done)
+    return future
