@@ -51,6 +51,16 @@ export interface ConfigureOptions {
   pythonHome?: string
   /** `sys.executable`; defaults to the Python pyembed was built against. */
   executable?: string
+  /**
+   * Let `os._exit()` in the main interpreter end the process (default false: it raises
+   * `RuntimeError`, as it does in contexts).
+   */
+  allowOsExit?: boolean
+  /**
+   * How long Python's exit hooks (threading's, then atexit, in the main interpreter and
+   * every open context) may take at process exit, in milliseconds (default 5000).
+   */
+  exitTimeoutMs?: number
 }
 
 /**
@@ -174,8 +184,10 @@ export declare function reload(owner: number, id: number): unknown
 export declare function setAttr(id: number, name: string, value: unknown): void
 
 /**
- * Runs Python's `atexit` handlers and flushes `sys.stdout`/`sys.stderr`. The TS layer calls it
- * from `process.on('exit')` on the main thread; it does nothing if Python never started.
+ * Runs Python's exit hooks — threading's (executors stop there), then `atexit` — in the main
+ * interpreter and every open context, and flushes their stdout/stderr, waiting at most
+ * `exitTimeoutMs` (threads still running are not joined). The TS layer calls it from
+ * `process.on('exit')` on the main thread; it does nothing if Python never started.
  */
 export declare function shutdown(): void
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -106,7 +106,7 @@ test('os._exit raises inside a context; sys.exit raises SystemExit', async () =>
   try {
     const e = thrown(() => a.exec('import os; os._exit(3)'))
     assert.equal(e.pythonType, 'RuntimeError')
-    assert.match(e.message, /os\._exit\(\) would end the whole Node process/)
+    assert.match(e.message, /os\._exit\(\) would end the whole host process/)
     const exit = thrown(() => a.exec('import sys; sys.exit(4)'))
     assert.equal(exit.pythonType, 'SystemExit')
     assert.equal(exit.pythonMessage, '4')
@@ -137,6 +137,22 @@ test('captured output arrives per context, whole lines, in order', async () => {
   } finally {
     await Promise.all([a.close(), b.close()])
   }
+})
+
+test('flush() delivers a partial line to the stdout function', async () => {
+  const seen = []
+  const a = new Python({ context: true, stdout: (t) => seen.push(t) })
+  try {
+    a.exec('print("par", end="")')
+    assert.deepEqual(seen, []) // no whole line yet
+    a.exec('import sys; sys.stdout.flush()')
+    assert.deepEqual(seen, ['par'])
+    a.exec('print("tial")')
+    assert.deepEqual(seen, ['par', 'tial\n'])
+  } finally {
+    await a.close()
+  }
+  assert.deepEqual(seen, ['par', 'tial\n']) // nothing left over for close
 })
 
 test('without capture a context prints to the process stdout', () => {
@@ -214,6 +230,66 @@ test('close leaves an interpreter alive, with a warning, when its threads outliv
   assert.equal(main.eval('interpreter_count()'), before) // still there
   assert.equal(thrown(() => a.eval('1')).code, 'ERR_PY_CONTEXT_CLOSED')
   assert.equal(a.close(), a.close()) // settled already: the same promise
+})
+
+test('close cancels pending asyncio tasks: their CancelledError handlers and finally blocks run', async () => {
+  const log = join(mkdtempSync(join(tmpdir(), 'pyembed-asyncio-')), 'log')
+  const a = new Python({ context: true })
+  a.exec(`
+import asyncio
+def note(line):
+    with open(${JSON.stringify(log)}, "a") as f:
+        f.write(line + "\\n")
+async def forever(tag):
+    note(tag + " started")
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        note(tag + " cancelled")
+        raise
+    finally:
+        note(tag + " finally")
+tasks = []
+async def start_background():
+    tasks.append(asyncio.get_running_loop().create_task(forever("background")))
+    await asyncio.sleep(0)
+    return "started"
+`)
+  assert.equal(await a.eval_async('start_background()'), 'started') // the task is left pending
+  const awaited = a.eval_async('forever("awaited")')
+  const settled = awaited.then(() => 'fulfilled', () => 'rejected')
+  const lines = () => readFileSync(log, 'utf8').split('\n').filter(Boolean).sort()
+  const deadline = Date.now() + 10_000
+  while (!lines().includes('awaited started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  assert.deepEqual(lines(), ['awaited started', 'background started'])
+  assert.equal(await a.close(), true)
+  assert.equal(await settled, 'rejected')
+  assert.deepEqual(lines(), ['awaited cancelled', 'awaited finally', 'awaited started', 'background cancelled', 'background finally', 'background started'])
+})
+
+test('restart with threads outliving the timeout: warns PYEMBED_CONTEXT_LEFT_ALIVE, leaves the old interpreter alive, goes on with a fresh one', async () => {
+  const warnings = []
+  const listener = (warning) => warning.code === 'PYEMBED_CONTEXT_LEFT_ALIVE' && warnings.push(warning)
+  process.on('warning', listener)
+  const before = main.eval('interpreter_count()')
+  const a = new Python({ context: true })
+  try {
+    a.exec('import _thread, time\n_thread.start_new_thread(time.sleep, (3,))\nleftover = True')
+    const old = a.import('json')
+    const t0 = Date.now()
+    assert.equal(await a.restart({ timeoutMs: 100 }), undefined)
+    assert.ok(Date.now() - t0 < 2000, `restart took ${Date.now() - t0} ms`)
+    await new Promise((r) => setImmediate(r)) // warnings are emitted on the next tick
+    assert.equal(warnings.length, 1)
+    assert.match(warnings[0].message, /still running 100 ms after close\(\)/)
+    assert.equal(main.eval('interpreter_count()'), before + 2) // the old one left alive, and the new one
+    assert.equal(thrown(() => old.dumps([1])).code, 'ERR_PY_CONTEXT_CLOSED')
+    assert.equal(thrown(() => a.eval('leftover')).pythonType, 'NameError')
+    assert.equal(a.eval('6 * 7'), 42)
+  } finally {
+    process.off('warning', listener)
+    assert.equal(await a.close(), true)
+  }
 })
 
 test('close options are checked', async () => {

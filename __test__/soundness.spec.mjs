@@ -171,16 +171,21 @@ test('Node exits promptly when a plugin left a module-level ProcessPoolExecutor'
 })
 
 test('process exit runs the exit hooks of the main interpreter and of open contexts, bounded', () => {
-  const r = inChild(`
+  const started = Date.now()
+  const r = runNode(`import { Python } from 'pyembed'
     Python.configure({ exitTimeoutMs: 1500 })
+    const py = new Python()
     py.exec('import atexit; atexit.register(lambda: print("main atexit", flush=True))')
     const c = new Python({ context: true, stdout: (t) => process.stdout.write('ctx: ' + t) })
     c.exec('import atexit; atexit.register(lambda: print("context atexit", flush=True))')
     const hang = new Python({ context: 'shared-gil' })
     hang.exec('import atexit, time; atexit.register(lambda: time.sleep(60))')
-  `)
+    console.log('done')`)
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /^done\n/)
   assert.match(r.stdout, /main atexit/)
   assert.match(r.stdout, /ctx: context atexit/)
+  assert.ok(Date.now() - started < 15000, `took ${Date.now() - started} ms`)
 })
 
 test('a context with an idle ThreadPoolExecutor closes cleanly', async () => {
