@@ -301,3 +301,40 @@ test('Symbol.asyncDispose resolves like close(): true once ended', async () => {
   assert.equal(await c[Symbol.asyncDispose](), true)
   assert.equal(thrown(() => c.eval('1')).code, 'ERR_PY_CONTEXT_CLOSED')
 })
+
+test('aborting a call while a job nested on its context thread runs interrupts that call, not the nested one', async () => {
+  const c = new Python({ context: true })
+  try {
+    c.exec(`
+import time
+log = []
+def nested():
+    end = time.monotonic() + 0.6
+    while time.monotonic() < end:
+        pass
+    log.append('nested done')
+    return 'nested'
+def outer(cb):
+    try:
+        cb()
+        log.append('outer went on')
+    except BaseException as e:
+        log.append(type(e).__name__)
+        raise
+`)
+    const controller = new AbortController()
+    let nested
+    const outer = c.import('__main__').outer_async(() => {
+      nested = c.eval_async('nested()')
+      return nested
+    }, callOptions({ signal: controller.signal }))
+    await new Promise((r) => setTimeout(r, 200))
+    controller.abort()
+    assert.equal((await outer.catch((e) => e)).code, 'ERR_PY_ABORTED')
+    assert.equal(await nested, 'nested')
+    for (let i = 0; i < 100 && c.eval('len(log)') < 2; i++) await new Promise((r) => setTimeout(r, 20))
+    assert.deepEqual(c.eval('log'), ['nested done', 'Cancelled'])
+  } finally {
+    await c.close()
+  }
+})

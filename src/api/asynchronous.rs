@@ -74,9 +74,15 @@ where
                     // already rejected in JS
                 }
                 // SAFETY: attached; returns this thread's identifier.
-                *state = State::Running(unsafe { pyo3::ffi::PyThread_get_thread_ident() });
+                let thread = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
+                *state = State::Running(thread, context::Nesting::here());
             }
+            let resume = context::on_resume(Box::new({
+                let control = control.clone();
+                move |py| control.resume(py)
+            }));
             let result = run_job(py, work, Some(control.clone()), finish.clone());
+            drop(resume);
             let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
             if let State::Interrupted(thread) = *state {
                 // SAFETY: attached; clears an interruption that may not have fired yet.
@@ -134,7 +140,7 @@ where
             };
             let aborted = {
                 let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
-                let running = matches!(*state, State::Running(_));
+                let running = matches!(*state, State::Running(..));
                 if running {
                     *state = State::Awaiting(OwnedPtr::new(&future));
                 }

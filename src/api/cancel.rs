@@ -25,12 +25,35 @@ pub(super) struct Control {
     pub(super) interp: crate::context::InterpId,
 }
 
+impl Control {
+    /// On the job's own thread, attached, when a job nested above it ended: delivers a
+    /// cancellation that was held back meanwhile (`State::Pending`).
+    pub(super) fn resume(&self, py: Python<'_>) {
+        let pending = || matches!(*self.state.lock().unwrap_or_else(|e| e.into_inner()), State::Pending(_));
+        if !pending() {
+            return;
+        }
+        let Ok(cancelled) = code::cancelled_type(py) else {
+            return;
+        };
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let State::Pending(thread) = *state {
+            // SAFETY: attached; `thread` is this one, running this job again.
+            unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr()) };
+            *state = State::Interrupted(thread);
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) enum State {
     #[default]
     Queued,
-    /// Running on the thread with this `threading.get_ident()`.
-    Running(std::ffi::c_ulong),
+    /// Running on the thread with this `threading.get_ident()`, at this nesting.
+    Running(std::ffi::c_ulong, context::Nesting),
+    /// Cancelled while a job nested above it ran on its thread (a callback calling back into
+    /// the context): interrupted when it resumes, so the exception lands in this job.
+    Pending(std::ffi::c_ulong),
     /// Waiting for a coroutine: its `concurrent.futures.Future`.
     Awaiting(OwnedPtr),
     /// Cancelled before it ran: it never will.
@@ -77,15 +100,19 @@ fn cancel(call: u32) {
                     *state = State::Cancelled;
                     None
                 }
-                State::Running(thread) => {
+                State::Running(thread, nesting) if nesting.is_innermost() => {
                     if let Ok(cancelled) = &cancelled {
-                        // SAFETY: attached; `thread` runs this job (the state says so under the
-                        // GIL); the exception type is alive.
+                        // SAFETY: attached; `thread` runs this job, innermost (the state and
+                        // the nesting say so under the GIL); the exception type is alive.
                         unsafe {
                             pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr())
                         };
                     }
                     *state = State::Interrupted(thread);
+                    None
+                }
+                State::Running(thread, _) => {
+                    *state = State::Pending(thread);
                     None
                 }
                 State::Awaiting(future) => {

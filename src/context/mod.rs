@@ -12,7 +12,8 @@ mod interp;
 mod object_ref;
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -51,6 +52,11 @@ pub fn channel() -> (Sender<Task>, Receiver<Task>) {
 }
 
 thread_local! {
+    /// How many jobs this thread is running, nested (a job waiting for JS runs others).
+    static DEPTH: Arc<AtomicU32> = Arc::new(AtomicU32::new(0));
+    /// Checks that the jobs running on this thread want run when a job nested above them ends
+    /// (innermost last): see `on_resume`.
+    static RESUME: RefCell<Vec<Box<dyn Fn(Python<'_>)>>> = const { RefCell::new(Vec::new()) };
     /// On a context's thread: its task queue, so that a wait for JS inside a job can run jobs
     /// that the JS side submits meanwhile (a callback calling back into the same context).
     static SERVING: RefCell<Option<Receiver<Task>>> = const { RefCell::new(None) };
@@ -104,9 +110,55 @@ pub unsafe fn serve(tasks: &Receiver<Task>, nested: bool) -> (Task, *mut ffi::Py
 
 fn run(py: Python<'_>, job: Job) {
     let interp = attach::current_interp(py);
+    let depth = DEPTH.with(Arc::clone);
+    depth.fetch_add(1, Ordering::AcqRel);
     // A job reports its own errors; a panic must not end the interpreter's thread.
     object_ref::running(interp, || {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
+    });
+    depth.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Where the job running on this thread sits among the jobs nested on it.
+pub struct Nesting {
+    depth: Arc<AtomicU32>,
+    level: u32,
+}
+
+impl Nesting {
+    /// The job running on this thread now.
+    pub fn here() -> Self {
+        let depth = DEPTH.with(Arc::clone);
+        let level = depth.load(Ordering::Acquire);
+        Self { depth, level }
+    }
+
+    /// True while no other job is nested above this one on its thread. Read it attached to
+    /// the job's interpreter (the depth only changes attached).
+    pub fn is_innermost(&self) -> bool {
+        self.depth.load(Ordering::Acquire) == self.level
+    }
+}
+
+/// Registers `check`, to run (attached) each time a job nested above the current one on this
+/// thread ends, until the returned guard is dropped.
+pub fn on_resume(check: Box<dyn Fn(Python<'_>)>) -> impl Drop {
+    RESUME.with(|r| r.borrow_mut().push(check));
+    struct Registered;
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            RESUME.with(|r| r.borrow_mut().pop());
+        }
+    }
+    Registered
+}
+
+/// A job nested on this thread ended: the job below it resumes.
+fn resumed(py: Python<'_>) {
+    RESUME.with(|r| {
+        if let Some(check) = r.borrow().last() {
+            check(py);
+        }
     });
 }
 
@@ -125,7 +177,10 @@ pub fn wait_serving<T: Send>(py: Python<'_>, answer: &Receiver<T>) -> Option<T> 
         });
         match got {
             Ok(reply) => return reply,
-            Err(Some(Task::Run(job))) => run(py, job),
+            Err(Some(Task::Run(job))) => {
+                run(py, job);
+                resumed(py);
+            }
             Err(Some(close)) => DEFERRED.with(|d| *d.borrow_mut() = Some(close)),
             Err(None) => return py.detach(|| answer.recv().ok()),
         }
