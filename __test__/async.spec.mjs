@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { afterEach, test } from 'node:test'
 
 import { Python, PythonError, kwargs } from 'pyembed'
-import { fixtures, runNode } from './helpers.mjs'
+import { fixtures, runNode, thrown } from './helpers.mjs'
 
 const py = new Python()
 py.add_syspath(fixtures)
@@ -116,6 +116,22 @@ test('releases wait behind queued calls that use the object', async () => {
   const queued = [main.busy_async(0.1), box.get_async()]
   py.gc(box) // released only after the queued call ran
   assert.deepEqual(await Promise.all(queued), ['done', 9])
+})
+
+test('clear releases behind queued calls: a queued call still gets a working object', async () => {
+  py.exec('import weakref\nclear_refs = []')
+  const own = new Python()
+  const ownMain = own.import('__main__')
+  const box = ownMain.Box(9)
+  py.eval('lambda b: clear_refs.append(weakref.ref(b))')(box)
+  const queued = [ownMain.busy_async(0.2), box.get_async(), own.call_async(py.eval('lambda b: b.get() * 2'), '__call__', [box])]
+  assert.equal(own.clear(), 3) // the module, the Box class and the box, while the calls are queued
+  assert.equal(own.stats().owned, 0)
+  assert.equal(thrown(() => box.get()).code, 'ERR_PY_RELEASED') // released for JS at once
+  assert.deepEqual(await Promise.all(queued), ['done', 9, 18])
+  assert.equal(await own.eval_async('1'), 1) // queued behind the releases: they ran before it
+  py.exec('import gc; gc.collect()')
+  assert.deepEqual(py.eval('[r() is None for r in clear_refs]'), [true]) // and then freed
 })
 
 test('an idle instance does not keep Node alive; a pending call does', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { afterEach, test } from 'node:test'
 
 import { Python, PythonError } from 'pyembed'
+import { thrown } from './helpers.mjs'
 
 const py = new Python()
 py.exec(`
@@ -37,6 +38,17 @@ test('a JS function is a Python callable, run directly inside a sync call', () =
   assert.equal(py.eval('callable')(() => 0), true)
   const box = py.eval('type("B", (), {"v": 7})()')
   assert.equal(main.apply((b) => b.v, box), 7) // Python objects arrive as proxies
+})
+
+test('a Promise returned to a sync call on the JS thread raises TypeError in Python', () => {
+  py.exec('def catch_type_error(f):\n    try:\n        f()\n    except TypeError as e:\n        return ["TypeError", str(e)]\n    return "not raised"')
+  const [type, message] = main.catch_type_error(() => Promise.resolve(1))
+  assert.equal(type, 'TypeError')
+  assert.match(message, /_async/) // says what to use instead
+  assert.equal(main.catch_type_error(async () => 1)[0], 'TypeError')
+  const err = thrown(() => main.apply(() => Promise.resolve(1)))
+  assert.equal(err.code, 'ERR_PY_EXCEPTION')
+  assert.equal(err.pythonType, 'TypeError')
 })
 
 test('keyword arguments arrive as one trailing object', () => {

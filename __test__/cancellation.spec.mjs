@@ -26,11 +26,28 @@ async def nap(seconds):
         cancelled.append(seconds)
         raise
     return "napped"
+caught = []
 def swallow(seconds):
     try:
         spin(seconds)
-    except Exception:
-        return "swallowed"  # pyembed.Cancelled is a BaseException: not caught here
+    except Exception as e:
+        caught.append(["except Exception", type(e).__name__])
+        return "swallowed"
+    except BaseException as e:
+        caught.append(["except BaseException", type(e).__module__ + "." + type(e).__name__])
+        raise
+    return "finished"
+progress = [0]
+outcome = []
+def count_up(seconds):
+    end = time.time() + seconds
+    try:
+        while time.time() < end:
+            progress[0] += 1
+    except BaseException as e:
+        outcome.append(type(e).__name__)
+        raise
+    outcome.append("finished")
     return "finished"
 `)
 const main = py.import('__main__')
@@ -43,7 +60,6 @@ test('a timeout interrupts a running pure-Python call; the instance stays usable
   const next = performance.now()
   assert.equal(await main.mark_async('after'), 'after') // the spin really stopped
   assert.ok(performance.now() - next < 2000)
-  assert.equal((await main.swallow_async(10, callOptions({ timeoutMs: 50 })).catch((e) => e)).code, 'ERR_PY_TIMEOUT')
   assert.equal(await main.spin_async(0.01), 'finished') // no interruption left over
 })
 
@@ -59,12 +75,34 @@ test('an aborted queued call never runs', async () => {
   assert.deepEqual(py.eval('ran'), ['next'])
 })
 
-test('an abort while running interrupts the call', async () => {
+test('an abort while running interrupts the call: Python stops advancing; the instance stays usable', async () => {
+  py.exec('progress[0] = 0; outcome.clear()')
   const controller = new AbortController()
-  const running = main.spin_async(10, callOptions({ signal: controller.signal }))
-  setTimeout(() => controller.abort(), 50)
+  const running = main.count_up_async(60, callOptions({ signal: controller.signal }))
+  while (py.eval('progress[0]') === 0) await new Promise((r) => setTimeout(r, 5)) // it is running
+  const abortedAt = performance.now()
+  controller.abort()
   assert.equal((await running.catch((e) => e)).code, 'ERR_PY_ABORTED')
+  // A call queued behind the loop runs only once the loop has stopped: 60 s if not interrupted.
   assert.equal(await main.mark_async('ok'), 'ok')
+  const stoppedWithin = performance.now() - abortedAt
+  assert.ok(stoppedWithin < 5000, `the loop ran on for ${stoppedWithin.toFixed(0)} ms after the abort`)
+  assert.deepEqual(py.eval('outcome'), ['Cancelled'])
+  const stoppedAt = py.eval('progress[0]')
+  assert.ok(stoppedAt > 0)
+  await new Promise((r) => setTimeout(r, 200))
+  assert.equal(py.eval('progress[0]'), stoppedAt) // no longer advancing
+  assert.equal(main.mark('sync'), 'sync')
+  assert.equal(await main.count_up_async(0.01), 'finished') // no interruption left over
+})
+
+test('pyembed.Cancelled is a BaseException: except Exception does not catch it', async () => {
+  py.exec('caught.clear()')
+  assert.deepEqual(py.eval('(lambda C: [issubclass(C, BaseException), issubclass(C, Exception)])(__import__("pyembed").Cancelled)'), [true, false])
+  const err = await main.swallow_async(60, callOptions({ timeoutMs: 100 })).catch((e) => e)
+  assert.equal(err.code, 'ERR_PY_TIMEOUT')
+  assert.equal(await main.mark_async('after'), 'after') // queued behind: the swallow call is over
+  assert.deepEqual(py.eval('caught'), [['except BaseException', 'pyembed.Cancelled']])
 })
 
 test('an awaiting coroutine is cancelled', async () => {

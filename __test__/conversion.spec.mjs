@@ -77,6 +77,24 @@ test('bytes and typed arrays', () => {
   assert.equal(main.describe(new DataView(new Uint8Array([4, 5, 6]).buffer, 1)), "b'\\x05\\x06'")
 })
 
+test('a Uint8ClampedArray becomes bytes (a copy)', () => {
+  const clamped = new Uint8ClampedArray([0, 300, -5, 128]) // stored clamped: 0, 255, 0, 128
+  assert.equal(main.describe(clamped), "b'\\x00\\xff\\x00\\x80'")
+  assert.equal(main.kind(clamped), 'bytes')
+  const copy = main.echo(clamped)
+  clamped[0] = 7
+  assert.deepEqual([...copy], [0, 255, 0, 128])
+})
+
+test('subclasses convert as their base: an IntEnum member is a number, an IntFlag too', () => {
+  py.exec('import enum\nclass Level(enum.IntEnum):\n    LOW = 1\n    HIGH = 2**60\nclass Perm(enum.IntFlag):\n    R = 4\n    W = 2')
+  assert.equal(py.eval('Level.LOW'), 1)
+  assert.equal(py.eval('Level.HIGH'), 2n ** 60n) // beyond 2^53: BigInt, as for int
+  assert.equal(py.eval('Perm.R | Perm.W'), 6)
+  assert.deepEqual(py.eval('[Level.LOW, {"level": Level.LOW}]'), [1, { level: 1 }])
+  assert.equal(py.eval('True'), true) // bool is an int subclass, yet stays a boolean
+})
+
 test('containers both ways', () => {
   assert.equal(main.describe([1, 'a', [2]]), "[1, 'a', [2]]")
   assert.equal(main.describe({ a: 1, b: [true] }), "{'a': 1, 'b': [True]}")

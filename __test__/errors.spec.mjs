@@ -37,6 +37,31 @@ def chained():
   assert.equal(err.cause.pythonMessage, "'k'")
 })
 
+test('an implicit chain (raise inside except: __context__) arrives as cause', () => {
+  py.exec(`
+def implicit():
+    try:
+        [][1]
+    except IndexError:
+        raise RuntimeError("while handling")
+def suppressed():
+    try:
+        [][1]
+    except IndexError:
+        raise RuntimeError("no context") from None
+`)
+  const err = thrown(() => py.eval('implicit()'))
+  assert.equal(err.pythonType, 'RuntimeError')
+  assert.equal(err.pythonMessage, 'while handling')
+  assert.ok(err.cause instanceof PythonError)
+  assert.equal(err.cause.pythonType, 'IndexError')
+  assert.equal(err.cause.pythonMessage, 'list index out of range')
+  assert.equal(err.cause.cause, undefined)
+  const bare = thrown(() => py.eval('suppressed()'))
+  assert.equal(bare.pythonType, 'RuntimeError')
+  assert.equal(bare.cause, undefined) // __suppress_context__: no cause
+})
+
 test('syntax errors and custom exception classes', () => {
   assert.equal(thrown(() => py.exec('def (')).pythonType, 'SyntaxError')
   py.exec('class AppError(Exception): pass\ndef app(): raise AppError("custom")')

@@ -77,9 +77,35 @@ test('methods see the live object, and calling a cached method twice works', () 
   assert.equal(box.get, get) // cached per proxy and name
 })
 
+test('a cached method calls getattr live: reassigning the method is seen', () => {
+  py.exec('class Swap:\n    def f(self):\n        return "original"')
+  const obj = py.eval('Swap()')
+  const f = obj.f
+  assert.equal(f(), 'original')
+  py.exec('Swap.f = lambda self: "class reassigned"')
+  assert.equal(f(), 'class reassigned')
+  py.eval('lambda o: setattr(o, "f", lambda: "instance reassigned")')(obj)
+  assert.equal(f(), 'instance reassigned')
+  assert.equal(obj.f, f) // still the cached function
+})
+
+test('a cached method shadowed by a non-callable instance attribute is still returned by p.name', () => {
+  py.exec('class Shadowed:\n    def f(self):\n        return 1')
+  const obj = py.eval('Shadowed()')
+  const f = obj.f
+  py.eval('lambda o: setattr(o, "f", 5)')(obj)
+  assert.equal(obj.f, f)
+  assert.equal(py.eval('lambda o: o.f')(obj), 5)
+})
+
 test('a method or proxy passed back to Python is the Python object', () => {
   const box = Box(3)
   assert.equal(py.eval('lambda f: f()')(box.get), 3)
+  // Only a Python bound method has a __self__ that is the object and a __func__ that is Box.get.
+  const describe = py.eval('lambda m, o: [type(m).__name__, m.__self__ is o, m.__func__ is Box.get]')
+  assert.deepEqual(describe(box.get, box), ['method', true, true])
+  const os = py.import('os')
+  assert.deepEqual(py.eval('lambda f: [type(f).__name__, f is __import__("os").getcwd]')(os.getcwd), ['builtin_function_or_method', true])
   assert.equal(py.eval('lambda b: isinstance(b, Box)')(box), true)
   assert.equal(py.eval('lambda a, b: a is b')(box, box), true)
 })

@@ -103,3 +103,18 @@ test('process.exit(code) keeps its code after Python ran', () => {
   const r = runNode(prelude + `py.eval('1'); process.exit(3)`)
   assert.equal(r.status, 3, r.stderr)
 })
+
+test('stdout is unbuffered: print and console.log interleave in order', () => {
+  const r = runNode(
+    prelude +
+      `for (let i = 0; i < 3; i++) {
+         py.exec(\`print('py \${i}')\`)
+         console.log('js ' + i)
+       }
+       py.exec("import sys; sys.stdout.write('no newline'); print(' then newline', file=sys.stderr)")
+       console.log(' js')`,
+  )
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout, 'py 0\njs 0\npy 1\njs 1\npy 2\njs 2\nno newline js\n')
+  assert.equal(r.stderr, ' then newline\n')
+})

@@ -35,8 +35,9 @@ test('several workers load the addon at once, each with its own registry', async
   const workers = Array.from({ length: 4 }, (_, i) =>
     spawn(`
       const py = new Python()
+      const make = py.eval('worker_make')
       const kept = []
-      for (let k = 0; k < 50; k++) kept.push(py.eval('[object()]')[0])
+      for (let k = 0; k < 50; k++) kept.push(make())
       const sum = py.eval('sum(range(${i * 100}))')
       parentPort.postMessage({ sum, handles: py.stats().handles })
     `),
@@ -44,10 +45,11 @@ test('several workers load the addon at once, each with its own registry', async
   const results = await Promise.all(workers.map(async (w) => (await once(w, 'message'))[0]))
   for (const [i, r] of results.entries()) {
     assert.equal(r.sum, Array.from({ length: i * 100 }, (_, k) => k).reduce((a, b) => a + b, 0))
-    assert.equal(r.handles, 50)
+    assert.equal(r.handles, 51) // its own 50 objects and make: no other worker's, none of this thread's
   }
   assert.deepEqual(await Promise.all(workers.map((w) => w.exited)), [0, 0, 0, 0])
-  assert.equal(py.stats().handles, 0)
+  assert.equal(py.import('__main__').worker_alive(), 0) // the workers' 200 objects were released
+  py.exec('worker_refs.clear()')
 })
 
 test("a worker that ends releases its handles", async () => {
@@ -61,20 +63,26 @@ test("a worker that ends releases its handles", async () => {
   assert.equal(alive, 20)
   assert.equal(await worker.exited, 0)
   assert.equal(py.import('__main__').worker_alive(), 0)
+  py.exec('worker_refs.clear()')
 })
 
-test('terminating a worker in the middle of a Python call does not crash the process', async () => {
+test('terminating a worker in the middle of a Python call waits for the call to return', async () => {
+  py.exec('terminate_marker = []') // __main__ is shared with the worker
   const worker = spawn(`
     const py = new Python()
-    parentPort.postMessage('calling')
-    py.exec('import time\\nfor _ in range(100):\\n    time.sleep(0.01)')
+    py.exec('import time\\nterminate_marker.append("started")\\nfor _ in range(100):\\n    time.sleep(0.01)\\nterminate_marker.append(time.time())')
     parentPort.postMessage('returned')
   `)
-  const [first] = await once(worker, 'message')
-  assert.equal(first, 'calling')
-  await new Promise((r) => setTimeout(r, 200))
+  const deadline = Date.now() + 20_000
+  while (py.eval('len(terminate_marker)') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  assert.deepEqual(py.eval('terminate_marker'), ['started']) // in the call, about 1 s from its end
   const code = await worker.terminate()
+  const terminatedAt = Date.now() / 1000
   assert.equal(code, 1)
+  const marker = py.eval('terminate_marker')
+  assert.equal(marker.length, 2, 'the Python call ran to its end')
+  // Date.now() has whole milliseconds: allow one more.
+  assert.ok(marker[1] <= terminatedAt + 0.001, `terminate resolved ${(marker[1] - terminatedAt).toFixed(3)} s before the call ended`)
   assert.equal(py.eval('1 + 1'), 2)
 })
 
