@@ -299,17 +299,19 @@ export class Python {
   /**
    * Replaces a context's interpreter with a fresh one (same options), for a clean reload of
    * plugin code: closes the current one as `close()` does (its proxies then throw
-   * `ERR_PY_CONTEXT_CLOSED`), and this instance goes on with the new one.
+   * `ERR_PY_CONTEXT_CLOSED`), and this instance goes on with the new one. Resolves like
+   * `close()`: false if the old interpreter was left alive with its threads.
    */
-  async restart(options?: CloseOptions): Promise<void> {
+  async restart(options?: CloseOptions): Promise<boolean> {
     if (this.#interp === 0) {
       throw codedError('ERR_PY_INVALID_ARG', 'only a context can restart: create it with { context: true }')
     }
     this.#owner // throws once closed
-    await this.close(options)
+    const ended = await this.close(options)
     this.#interp = Python.#create(this.#options)
     this.#ownerId = native.newOwner(this.#interp)
     this.#closing = undefined
+    return ended
   }
 
   /** Live handles: `handles` in this JS environment, `owned` by this instance. */
