@@ -338,3 +338,18 @@ def outer(cb):
     await c.close()
   }
 })
+
+test('a kept id of a released proxy never names a later object, however often its slot is reused', () => {
+  inChild(`
+    const make = py.eval('object')
+    const old = make()
+    py.gc(old)
+    // Every new proxy reuses the one free slot: 2^21 generations, more than an id can tell apart.
+    for (let i = 0; i < 2 ** 21 + 8; i++) py.gc(make())
+    const fresh = make()
+    let err
+    try { String(old) } catch (e) { err = e }
+    assert.equal(err?.code, 'ERR_PY_RELEASED')
+    assert.match(String(fresh), /^<object object at/)
+  `)
+})
