@@ -344,7 +344,10 @@ fn settle(js: JsEnv, completions: Vec<Completion>) {
             // User code threw while the value was built (a patched `Map.prototype.set`): that
             // exception is the rejection.
             Err(Error::JsPending) => (false, js.take_exception()),
-            Err(e) => (false, throw::error_value(js, &e).or_else(|_| js.undefined())),
+            Err(e) => (
+                false,
+                throw::error_value(js, &e).or_else(|_| js.undefined()),
+            ),
         };
         let _ = (|| {
             js.set_element(ids, i, js.double(completion.call as f64)?)?;

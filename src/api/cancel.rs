@@ -29,7 +29,12 @@ impl Control {
     /// On the job's own thread, attached, when a job nested above it ended: delivers a
     /// cancellation that was held back meanwhile (`State::Pending`).
     pub(super) fn resume(&self, py: Python<'_>) {
-        let pending = || matches!(*self.state.lock().unwrap_or_else(|e| e.into_inner()), State::Pending(_));
+        let pending = || {
+            matches!(
+                *self.state.lock().unwrap_or_else(|e| e.into_inner()),
+                State::Pending(_)
+            )
+        };
         if !pending() {
             return;
         }

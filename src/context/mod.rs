@@ -56,7 +56,7 @@ thread_local! {
     static DEPTH: Arc<AtomicU32> = Arc::new(AtomicU32::new(0));
     /// Checks that the jobs running on this thread want run when a job nested above them ends
     /// (innermost last): see `on_resume`.
-    static RESUME: RefCell<Vec<Box<dyn Fn(Python<'_>)>>> = const { RefCell::new(Vec::new()) };
+    static RESUME: RefCell<Vec<ResumeCheck>> = const { RefCell::new(Vec::new()) };
     /// On a context's thread: its task queue, so that a wait for JS inside a job can run jobs
     /// that the JS side submits meanwhile (a callback calling back into the same context).
     static SERVING: RefCell<Option<Receiver<Task>>> = const { RefCell::new(None) };
@@ -119,6 +119,9 @@ fn run(py: Python<'_>, job: Job) {
     depth.fetch_sub(1, Ordering::AcqRel);
 }
 
+/// See `on_resume`.
+pub type ResumeCheck = Box<dyn Fn(Python<'_>)>;
+
 /// Where the job running on this thread sits among the jobs nested on it.
 pub struct Nesting {
     depth: Arc<AtomicU32>,
@@ -142,7 +145,7 @@ impl Nesting {
 
 /// Registers `check`, to run (attached) each time a job nested above the current one on this
 /// thread ends, until the returned guard is dropped.
-pub fn on_resume(check: Box<dyn Fn(Python<'_>)>) -> impl Drop {
+pub fn on_resume(check: ResumeCheck) -> impl Drop {
     RESUME.with(|r| r.borrow_mut().push(check));
     struct Registered;
     impl Drop for Registered {

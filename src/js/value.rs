@@ -458,7 +458,8 @@ impl JsEnv {
     pub fn scoped<R>(self, f: impl FnOnce() -> R) -> R {
         let mut scope = ptr::null_mut();
         // SAFETY: env is live; `scope` is a valid out-pointer.
-        let opened = unsafe { sys::napi_open_handle_scope(self.0, &mut scope) } == sys::Status::napi_ok;
+        let opened =
+            unsafe { sys::napi_open_handle_scope(self.0, &mut scope) } == sys::Status::napi_ok;
         struct Close(sys::napi_env, sys::napi_handle_scope, bool);
         impl Drop for Close {
             fn drop(&mut self) {
