@@ -65,13 +65,13 @@ fn interp_of(owner: u32) -> Result<InterpId> {
 /// The object behind handle `id`, shared, after checking that `owner` (if any) is of its
 /// interpreter: work on it runs in that interpreter.
 fn target(owner: Option<OwnerId>, id: f64) -> Result<Arc<ObjectRef>> {
-    let target = handle::with(|r| r.lend(id as HandleId))?;
-    if let Some(owner) = owner {
-        if handle::with(|r| r.owner_interp(owner))? != target.interp() {
-            return Err(Error::ContextMismatch);
+    handle::with(|r| {
+        let target = r.lend(id as HandleId)?;
+        match owner {
+            Some(owner) if r.owner_interp(owner)? != target.interp() => Err(Error::ContextMismatch),
+            _ => Ok(target),
         }
-    }
-    Ok(target)
+    })
 }
 
 /// Runs `work` on the object behind handle `id`, in the interpreter that owns it: attached
