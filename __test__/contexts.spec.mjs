@@ -499,14 +499,18 @@ test('two isolated contexts run CPU-bound Python in parallel', { skip: (!ownGil 
   try {
     const work = 'sum(i * i for i in range(2_000_000))'
     await Promise.all([a.eval_async('1'), b.eval_async('1')])
-    const cpu0 = process.cpuUsage()
-    const t0 = performance.now()
-    const [x, y] = await Promise.all([a.eval_async(work), b.eval_async(work)])
-    const wall = performance.now() - t0
-    const cpu = process.cpuUsage(cpu0)
-    assert.equal(x, y)
-    const ratio = (cpu.user + cpu.system) / 1000 / wall
-    assert.ok(ratio > 1.3, `CPU/wall ${ratio.toFixed(2)} (benchmark/contexts.mjs measures it properly)`)
+    // Best of up to 3 rounds: another process on this shared machine can take a core for a while.
+    let best = 0
+    for (let round = 0; round < 3 && best <= 1.3; round++) {
+      const cpu0 = process.cpuUsage()
+      const t0 = performance.now()
+      const [x, y] = await Promise.all([a.eval_async(work), b.eval_async(work)])
+      const wall = performance.now() - t0
+      const cpu = process.cpuUsage(cpu0)
+      assert.equal(x, y)
+      best = Math.max(best, (cpu.user + cpu.system) / 1000 / wall)
+    }
+    assert.ok(best > 1.3, `CPU/wall ${best.toFixed(2)} (benchmark/contexts.mjs measures it properly)`)
   } finally {
     await Promise.all([a.close(), b.close()])
   }

@@ -353,3 +353,22 @@ test('a kept id of a released proxy never names a later object, however often it
     assert.match(String(fresh), /^<object object at/)
   `)
 })
+
+test('Python threads calling the JS functions of a worker being terminated get pyembed.JSError', () => {
+  const r = runNode(`
+    import { Worker } from 'node:worker_threads'
+    import { setTimeout as sleep } from 'node:timers/promises'
+    for (let round = 0; round < 8; round++) {
+      const w = new Worker('./__test__/fixtures/polling_worker.cjs')
+      await new Promise((r) => w.once('message', r))
+      await sleep(round * 5)
+      await w.terminate()
+      await sleep(200)
+    }
+    console.log('done')
+  `)
+  assert.equal(r.status, 0, r.stderr)
+  const caught = r.stderr.split('\n').filter((l) => l.startsWith('CAUGHT'))
+  assert.ok(caught.length > 0, r.stderr)
+  for (const line of caught) assert.match(line, /^CAUGHT pyembed\.JSError: the JS environment of this callback has ended$/)
+})

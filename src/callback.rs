@@ -121,16 +121,9 @@ pub fn js_promise(py: Python<'_>, ticket: u32) -> Result<Bound<'_, PyAny>> {
 
 /// Settles a `JSPromise` with the outcome of its JS Promise. Call attached.
 fn settle_promise(py: Python<'_>, promise: &Bound<'_, PyAny>, result: Result<ValueForPy>) {
-    let outcome = match result {
-        Ok(value) => value
-            .build_py_one(&mut PyObjects::new(py))
-            .map_err(|e| match e {
-                Error::Python(p) => pyo3::exceptions::PyRuntimeError::new_err(p.message),
-                other => pyo3::exceptions::PyTypeError::new_err(other.to_string()),
-            }),
-        Err(Error::JsException(e)) => Err(crate::python::code::js_error(py, &e)),
-        Err(other) => Err(pyo3::exceptions::PyRuntimeError::new_err(other.to_string())),
-    };
+    let outcome = result
+        .and_then(|value| value.build_py_one(&mut PyObjects::new(py)))
+        .map_err(|e| closure::exception(py, e));
     let _ = crate::python::code::settle_js_promise(promise, outcome);
 }
 
@@ -214,9 +207,9 @@ fn invoke<'py>(
         reply,
     };
     if !cb.outbox.send(Message::Callback(request)) {
-        return Err(ended());
+        return Err(Error::JsEnded);
     }
-    let value = crate::context::wait_serving(py, &answer).ok_or_else(ended)??;
+    let value = crate::context::wait_serving(py, &answer).ok_or(Error::JsEnded)??;
     value.build_py_one(&mut PyObjects::new(py))
 }
 
@@ -234,14 +227,6 @@ fn arguments<B: JsBuilder>(
         out.push(walk.convert(kwargs.as_any())?);
     }
     Ok(out)
-}
-
-fn ended() -> Error {
-    Error::JsException(JsException {
-        name: "Error".into(),
-        message: "the JS environment of this callback has ended".into(),
-        stack: String::new(),
-    })
 }
 
 /// On the callback's own JS thread (inside a sync call): call it right here.

@@ -45,6 +45,9 @@ pub enum Error {
     JsException(JsException),
     /// A JS exception is already pending (a getter or proxy trap threw): let it propagate as is.
     JsPending,
+    /// The JS environment is being torn down (a worker ending) and runs no more JS; in Python
+    /// it becomes `pyembed.JSError`.
+    JsEnded,
     /// A proxy of one context passed to another (or to the main interpreter);
     /// `ERR_PY_CONTEXT_MISMATCH`.
     ContextMismatch,
@@ -67,6 +70,7 @@ impl Error {
             Error::Init(_) => "ERR_PY_INIT",
             Error::AlreadyInitialized => "ERR_PY_ALREADY_INITIALIZED",
             Error::JsException(_) | Error::JsPending => "ERR_PY_JS_EXCEPTION",
+            Error::JsEnded => "ERR_PY_INTERNAL",
             Error::ContextMismatch => "ERR_PY_CONTEXT_MISMATCH",
             Error::ContextClosed => "ERR_PY_CONTEXT_CLOSED",
             Error::Internal(_) => "ERR_PY_INTERNAL",
@@ -92,6 +96,7 @@ impl fmt::Display for Error {
             }
             Error::JsException(e) => write!(f, "{}: {}", e.name, e.message),
             Error::JsPending => f.write_str("a JavaScript exception is pending"),
+            Error::JsEnded => f.write_str("the JS environment of this callback has ended"),
             Error::ContextMismatch => f.write_str(
                 "this Python object belongs to another context: objects cannot cross interpreters",
             ),

@@ -60,6 +60,9 @@ impl JsEnv {
         if status == sys::Status::napi_ok {
             return Ok(());
         }
+        if status == sys::Status::napi_cannot_run_js {
+            return Err(Error::JsEnded); // the environment is being torn down
+        }
         let mut pending = false;
         // SAFETY: env is live; `pending` is a valid out-pointer.
         unsafe { sys::napi_is_exception_pending(self.0, &mut pending) };

@@ -99,14 +99,27 @@ fn raise(py: Python<'_>, err: Error) {
     if !unsafe { ffi::PyErr_Occurred() }.is_null() {
         return;
     }
+    exception(py, err).restore(py);
+}
+
+/// The Python exception for `err`, raised where Python called into pyembed: a JS exception is
+/// `pyembed.JSError`, a bad value `TypeError`, anything else `RuntimeError`.
+pub fn exception(py: Python<'_>, err: Error) -> PyErr {
     let message = err.to_string();
-    let exc = match err {
+    match err {
         Error::Python(_) => pyo3::exceptions::PyRuntimeError::new_err(message),
         Error::InvalidArg(_) | Error::Conversion(_) | Error::ContextMismatch => {
             pyo3::exceptions::PyTypeError::new_err(message)
         }
         Error::JsException(js) => crate::python::code::js_error(py, &js),
+        Error::JsEnded => crate::python::code::js_error(
+            py,
+            &crate::error::JsException {
+                name: "Error".into(),
+                message,
+                stack: String::new(),
+            },
+        ),
         _ => pyo3::exceptions::PyRuntimeError::new_err(message),
-    };
-    exc.restore(py);
+    }
 }
