@@ -1,6 +1,6 @@
 // Async calls: sequential awaits of a no-op method, and 1,000 calls in flight.
 import { Python } from 'pyembed'
-import { quick, report } from './harness.mjs'
+import { quick, report, target } from './harness.mjs'
 
 const py = new Python()
 py.exec('class C:\n    def noop(self):\n        return None\nc = C()\n')
@@ -45,4 +45,5 @@ report('baseline: await of a resolved promise', baseline, 'ops/s')
 report('baseline: await of setImmediate (one loop turn)', timerBaseline, 'ops/s')
 report('sequential await c.noop_async()', sequential, 'calls/s', { 'loop turn': timerBaseline })
 report('1,000 in flight', inFlight, 'calls/s', { 'loop turn': timerBaseline })
-console.log(`targets: sequential ≥ 60 k/s → ${sequential >= 6e4 ? 'met' : 'NOT met'}; 1,000 in flight ≥ 500 k/s → ${inFlight >= 5e5 ? 'met' : 'NOT met'}`)
+target('sequential ≥ 60 k/s', sequential >= 6e4)
+target('1,000 in flight ≥ 500 k/s', inFlight >= 5e5)

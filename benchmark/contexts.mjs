@@ -2,7 +2,7 @@
 // two threads of the main interpreter in the same run), the cost of creating one and of keeping
 // one alive, and call rates into a context against the main interpreter.
 import { Python } from 'pyembed'
-import { opsPerSecond, quick, report } from './harness.mjs'
+import { opsPerSecond, quick, report, target } from './harness.mjs'
 
 const { subinterpreters } = Python.version
 const main = new Python()
@@ -40,7 +40,7 @@ report('2 shared-GIL contexts', sharedRatio, 'CPU/wall', { 'main, 2 threads': ma
 report('2 isolated contexts', ctxRatio, 'CPU/wall', { 'main, 2 threads': mainRatio })
 console.log(`wall time for the same work: ${ctxWall.toFixed(0)} ms in 2 isolated contexts, ${mainWall.toFixed(0)} ms on 2 main-interpreter threads (${(mainWall / ctxWall).toFixed(2)}× faster)`)
 if (subinterpreters === 'own-gil') {
-  console.log(`target: 2 isolated contexts CPU/wall ≥ 1.75 → ${ctxRatio >= 1.75 ? 'met' : 'NOT met'}`)
+  target('2 isolated contexts CPU/wall ≥ 1.75', ctxRatio >= 1.75)
 } else {
   console.log('target: CPU/wall ≥ 1.75 needs Python 3.12+ (own GIL); not applicable here')
 }

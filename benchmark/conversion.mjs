@@ -1,6 +1,6 @@
 // Conversion: a 100k-float Array into Python and a 100k-float list out of Python.
 import { Python } from 'pyembed'
-import { opsPerSecond, report } from './harness.mjs'
+import { opsPerSecond, report, target } from './harness.mjs'
 
 const py = new Python()
 py.exec(`
@@ -24,4 +24,5 @@ report('baseline: JS Array copy (slice)', jsCopy, 'MB/s')
 report('baseline: Python builds the list (list(array))', pyBuild, 'MB/s')
 report('Python list → JS Array', out, 'MB/s', { 'JS copy': jsCopy, 'Python list build': pyBuild })
 report('JS Array → Python list', into, 'MB/s', { 'JS copy': jsCopy, 'Python list build': pyBuild })
-console.log(`target: ≥ 300 MB/s each way → out ${out >= 300 ? 'met' : 'NOT met'}, in ${into >= 300 ? 'met' : 'NOT met'}`)
+target('Python list → JS Array ≥ 300 MB/s', out >= 300)
+target('JS Array → Python list ≥ 300 MB/s', into >= 300)

@@ -31,6 +31,19 @@ export function fmt(n) {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(n < 10 ? 2 : 1)
 }
 
+/**
+ * Checks a target: a full run prints `met` or `NOT met` and fails the process (exit code 1) when
+ * not met; a smoke run (BENCH_QUICK=1) is too short and noisy to judge, so it says so instead.
+ */
+export function target(description, met) {
+  if (quick) {
+    console.log(`target: ${description} → not checked in a smoke run (BENCH_QUICK=1)`)
+    return
+  }
+  console.log(`target: ${description} → ${met ? 'met' : 'NOT met'}`)
+  if (!met) process.exitCode = 1
+}
+
 /** Prints one result row: name, value with unit, and ratios to named baselines. */
 export function report(name, value, unit, baselines = {}) {
   const ratios = Object.entries(baselines)

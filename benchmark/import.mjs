@@ -1,6 +1,6 @@
 // Cached import: `py.import('os')` once os is in sys.modules.
 import { Python } from 'pyembed'
-import { native, opsPerSecond, quick, report } from './harness.mjs'
+import { native, opsPerSecond, quick, report, target } from './harness.mjs'
 
 const py = new Python()
 py.import('os')
@@ -13,4 +13,4 @@ console.log('\n## cached import')
 report('baseline: plain Node-API call (no Python)', napiNoop, 'ops/s')
 report('baseline: importlib.import_module in Python', pure, 'ops/s')
 report("py.import('os')", cached, 'ops/s', { 'Node-API no-op': napiNoop, 'pure Python': pure })
-console.log(`target: ≥ 500 k imports/s → ${cached >= 5e5 ? 'met' : 'NOT met'}`)
+target('≥ 500 k imports/s', cached >= 5e5)

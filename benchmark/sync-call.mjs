@@ -1,6 +1,6 @@
 // Sync calls: a no-op Python method through a proxy and through py.call.
 import { Python } from 'pyembed'
-import { native, opsPerSecond, quick, report } from './harness.mjs'
+import { native, opsPerSecond, quick, report, target } from './harness.mjs'
 
 const py = new Python()
 py.exec('class C:\n    def noop(self):\n        return None\nc = C()\n')
@@ -16,4 +16,4 @@ report('baseline: plain Node-API call (no Python)', napiNoop, 'ops/s')
 report('baseline: c.noop() inside Python', pure, 'ops/s')
 report('proxy method c.noop()', proxy, 'ops/s', { 'Node-API no-op': napiNoop, 'pure Python': pure })
 report('py.call(c, "noop")', call, 'ops/s', { 'Node-API no-op': napiNoop, 'pure Python': pure })
-console.log(`target: proxy ≥ 1.8 M ops/s → ${proxy >= 1.8e6 ? 'met' : 'NOT met'}`)
+target('proxy ≥ 1.8 M ops/s', proxy >= 1.8e6)

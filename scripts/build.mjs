@@ -3,7 +3,9 @@
 //
 // Python: $PYTHON (a path or a command), else `python3` on PATH. It is resolved to the real
 // interpreter (through pyenv shims and virtualenvs), pinned for pyo3 with PYO3_PYTHON, and must
-// have a shared libpython. Each Python minor version builds into its own target directory.
+// have a shared libpython. Each Python minor version builds into its own target directory, and a
+// debug CPython (Py_DEBUG, e.g. Debian's python3.11d) into one of its own (`target/py3.11d`): its
+// ABI differs, so it must never share build artefacts with the release interpreter.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -26,6 +28,7 @@ function resolvePython() {
     'print(json.dumps({"executable": os.path.realpath(base),',
     '  "version": "%d.%d" % sys.version_info[:2],',
     '  "shared": bool(sysconfig.get_config_var("Py_ENABLE_SHARED")),',
+    '  "debug": bool(sysconfig.get_config_var("Py_DEBUG")) or "d" in getattr(sys, "abiflags", ""),',
     '  "libdir": sysconfig.get_config_var("LIBDIR")}))',
   ].join('\n')
   let out
@@ -62,8 +65,9 @@ function run(cmd, args, env) {
 
 const python = resolvePython()
 checkRust()
-console.log(`pyembed: building for Python ${python.version} (${python.executable})`)
-const targetDir = join(root, 'target', `py${python.version}`)
+const flavour = `${python.version}${python.debug ? 'd' : ''}`
+console.log(`pyembed: building for Python ${flavour}${python.debug ? ' (debug build, Py_DEBUG)' : ''} (${python.executable})`)
+const targetDir = join(root, 'target', `py${flavour}`)
 const env = { PYO3_PYTHON: python.executable, CARGO_TARGET_DIR: targetDir }
 
 let napiCli = null
