@@ -372,3 +372,27 @@ test('Python threads calling the JS functions of a worker being terminated get p
   assert.ok(caught.length > 0, r.stderr)
   for (const line of caught) assert.match(line, /^CAUGHT pyembed\.JSError: the JS environment of this callback has ended$/)
 })
+
+test('a sync call into a context does not wait behind an async call that waits for the JS thread', () => {
+  for (const context of [true, 'shared-gil']) {
+    const r = runNode(`import { Python } from 'pyembed'
+      const c = new Python({ context: ${JSON.stringify(context)} })
+      c.exec(\`
+import threading
+def in_thread(f):
+    out = []
+    t = threading.Thread(target=lambda: out.append(f(1)))
+    t.start()
+    t.join()
+    return out[0]
+\`)
+      // The async call's Python thread gets a Promise from JS, which can settle only once the
+      // JS thread is free; the sync call must not queue behind it.
+      const pending = c.import('__main__').in_thread_async(async (x) => x + 1)
+      console.log('sync', c.eval('1 + 1'))
+      console.log('async', await pending)
+      console.log('closed', await c.close())`, { timeout: 20000 })
+    assert.equal(r.signal, null, `${context}: killed by ${r.signal} (a hang): ${r.stdout}`)
+    assert.equal(r.stdout, 'sync 2\nasync 2\nclosed true\n', r.stderr)
+  }
+})

@@ -167,16 +167,10 @@ function dropProxies({ random }, t) {
   if (random.chance(0.5)) globalThis.gc()
 }
 
-// In a context, a sync call made while an _async call of the same context waits (in a Python
-// thread) for a JS callback's Promise deadlocks: the sync call queues behind the _async one on the
-// context's thread, and the Promise cannot settle while the JS thread waits. Found by this test;
-// such callbacks go to the main interpreter only, unless STRESS_KNOWN_HANGS=1.
-const knownHangs = process.env.STRESS_KNOWN_HANGS === '1'
-
 /** JS callbacks called from threading.Thread threads (the call must be _async). */
 async function threadCallbacks({ random }, t) {
   const n = random.int(1, 8)
-  const viaPromise = (t.kind === 'main' || knownHangs) && random.chance(0.3)
+  const viaPromise = random.chance(0.3)
   const f = viaPromise ? async (i) => (await sleep(random.int(0, 2)), i * 3) : (i) => i * 3
   const out = await t.mod.stress_in_threads_async(f, n)
   assert.deepStrictEqual(out, Array.from({ length: n }, (_, i) => i * 3))

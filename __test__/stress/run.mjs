@@ -5,7 +5,6 @@
 //   STRESS_SEED  the seed (default: random); printed first, so a failure can be replayed
 //   STRESS_MS    how long the run starts new operations (default 20000: a CI run)
 //   STRESS_TRACE=1  print every operation as it starts and ends (to find where a hang is)
-//   STRESS_KNOWN_HANGS=1  also run the combinations known to hang (see ops.mjs)
 //
 // The worker (worker.mjs) must end by itself: it stops starting operations at the deadline,
 // checks the final state and lets the event loop drain. 60 s after the deadline it is killed.
@@ -23,8 +22,7 @@ if (!Number.isSafeInteger(seed) || !(ms > 0)) {
 }
 
 console.log(`stress seed=${seed} ms=${ms}`)
-const knownHangs = process.env.STRESS_KNOWN_HANGS === '1' ? 'STRESS_KNOWN_HANGS=1 ' : ''
-const replay = `${knownHangs}STRESS_SEED=${seed} STRESS_MS=${ms} npm run stress`
+const replay = `STRESS_SEED=${seed} STRESS_MS=${ms} npm run stress`
 const started = Date.now()
 const child = spawn(process.execPath, ['--expose-gc', join(here, 'worker.mjs')], {
   cwd: join(here, '..', '..'),

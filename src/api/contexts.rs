@@ -79,7 +79,7 @@ where
     roots.into_iter().for_each(|root| values.add_root(root));
     super::release_pending_queued();
     let (tx, rx) = crossbeam_channel::bounded(1);
-    context.send(Box::new(move |py| {
+    context.send_sync(Box::new(move |py| {
         let result = catch_unwind(AssertUnwindSafe(|| {
             let inputs = values.build_py(&mut PyObjects::new(py))?;
             work(py, inputs).and_then(returned)

@@ -47,9 +47,13 @@ pub struct Interp {
     pub id: InterpId,
     tasks: Sender<Task>,
     closed: AtomicBool,
-    /// The `PyInterpreterState`, for the helper thread's thread state.
+    /// The `PyInterpreterState`, for the helper and sync-call threads' thread states.
     state: usize,
     helper: Mutex<Option<(Sender<Job>, JoinHandle<()>)>>,
+    /// The thread that runs sync calls (started on first need): a sync call must not queue
+    /// behind an async job that is itself waiting for the JS thread (a Promise returned to a
+    /// Python thread), which the waiting JS thread could never serve.
+    sync: Mutex<Option<(Sender<Task>, JoinHandle<()>)>>,
 }
 
 static INTERPS: Mutex<Option<HashMap<InterpId, Arc<Interp>>>> = Mutex::new(None);
@@ -112,11 +116,11 @@ pub fn create(
             if let Task::Close {
                 timeout,
                 done,
-                helper,
+                threads,
             } = close
             {
                 // SAFETY: detached; `tstate` is this thread's, in the context's interpreter.
-                let ended = unsafe { finish(helper, tstate, kind, timeout) };
+                let ended = unsafe { finish(threads, tstate, kind, timeout) };
                 done(ended);
             }
         })
@@ -130,6 +134,7 @@ pub fn create(
         closed: AtomicBool::new(false),
         state,
         helper: Mutex::new(None),
+        sync: Mutex::new(None),
     });
     interps(|m| m.insert(id, interp.clone()));
     Ok(interp)
@@ -159,12 +164,55 @@ impl Interp {
         }
         interps(|m| m.remove(&self.id));
         let helper = self.helper.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let sync = self.sync.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut threads = Vec::new();
+        threads.extend(helper.map(|(_, handle)| handle)); // its sender is dropped: it ends
+        if let Some((tasks, handle)) = sync {
+            let _ = tasks.send(Task::Stop); // after the sync calls queued before the close
+            threads.push(handle);
+        }
         let _ = self.tasks.send(Task::Run(release));
         let _ = self.tasks.send(Task::Close {
             timeout,
             done,
-            helper: helper.map(|(_, handle)| handle),
+            threads,
         });
+    }
+
+    /// Queues a sync call's job on the context's sync-call thread (started on first use):
+    /// `ERR_PY_CONTEXT_CLOSED` once closing. Like the context's own thread, it serves jobs
+    /// sent meanwhile while one of its jobs waits for JS (a callback calling back in).
+    pub fn send_sync(&self, job: Job) -> Result<()> {
+        let mut sync = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_closed() {
+            return Err(Error::ContextClosed); // `close` took the thread, or is about to
+        }
+        if sync.is_none() {
+            let (tasks, queue) = channel();
+            let state = self.state;
+            let handle = std::thread::Builder::new()
+                .name("pyembed-ctx-sync".into())
+                .spawn(move || {
+                    // SAFETY: a fresh thread; the interpreter outlives it (the context's thread
+                    // waits for it before ending the interpreter). The new state becomes this
+                    // thread's GIL-state one; attached for `serve`, which detaches at once and
+                    // returns detached.
+                    unsafe {
+                        let tstate = ffi::PyThreadState_New(state as _);
+                        ffi::PyEval_RestoreThread(tstate);
+                        let (_, tstate) = serve(&queue, true);
+                        ffi::PyEval_RestoreThread(tstate);
+                        ffi::PyThreadState_Clear(tstate);
+                        ffi::PyThreadState_DeleteCurrent();
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("cannot spawn a context thread: {e}")))?;
+            *sync = Some((tasks, handle));
+        }
+        let (tasks, _) = sync.as_ref().expect("started just above");
+        tasks
+            .send(Task::Run(job))
+            .map_err(|_| Error::ContextClosed)
     }
 
     /// Runs `job` attached to this interpreter on its helper thread (started on first use).
@@ -291,24 +339,22 @@ unsafe fn release_shared_gil() {
     }
 }
 
-/// Closing, on the context's thread: stops its asyncio loop and helper, waits up to `timeout`
+/// Closing, on the context's thread: stops its asyncio loop, helper and sync-call thread, waits up to `timeout`
 /// for its Python threads, then ends it. False (interpreter left alive) if threads remain.
 ///
 /// # Safety
 /// Detached; `tstate` is this thread's state in the context's interpreter.
 unsafe fn finish(
-    helper: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
     tstate: *mut ffi::PyThreadState,
     kind: Kind,
     timeout: Duration,
 ) -> bool {
     let deadline = Instant::now() + timeout;
-    if let Some(helper) = helper {
-        // Its sender is gone: it ends after its last job. One stuck in a job keeps its thread
-        // state, so the thread count below leaves the interpreter alive.
-        while !helper.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+    // They end after their last job. One stuck in a job keeps its thread state, so the thread
+    // count below leaves the interpreter alive.
+    while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
     // SAFETY: this thread's own state.
     unsafe { ffi::PyEval_RestoreThread(tstate) };

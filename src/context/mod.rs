@@ -36,9 +36,12 @@ pub enum Task {
     Close {
         timeout: Duration,
         done: Box<dyn FnOnce(bool) + Send>,
-        /// The context's helper thread, told to stop: joined before the interpreter ends.
-        helper: Option<std::thread::JoinHandle<()>>,
+        /// The context's helper and sync-call threads, told to stop: waited for (within the
+        /// timeout) before the interpreter ends.
+        threads: Vec<std::thread::JoinHandle<()>>,
     },
+    /// Stop serving (a context's sync-call thread, at close).
+    Stop,
 }
 
 /// After a job, the thread spins this long for the next one before parking: waking a parked
