@@ -396,3 +396,108 @@ def in_thread(f):
     assert.equal(r.stdout, 'sync 2\nasync 2\nclosed true\n', r.stderr)
   }
 })
+
+test('an abort that reaches a call just before a job nests above it still lands in that call only', async () => {
+  const c = new Python({ context: true })
+  try {
+    c.exec(`
+log = []
+def work(tag):
+    total = 0
+    for i in range(200000):
+        total += i
+    log.append(tag)
+    return tag
+def outer(cb):
+    try:
+        cb()
+        log.append('outer went on')
+    except BaseException as e:
+        log.append('outer ' + type(e).__name__)
+        raise
+`)
+    const m = c.import('__main__')
+    const busy = (ms) => { const end = Date.now() + ms; while (Date.now() < end); }
+    for (const nested of ['async', 'sync']) {
+      c.exec('log.clear()')
+      const controller = new AbortController()
+      let inner
+      const outer = m.outer_async(() => {
+        controller.abort() // interrupts `outer`, which waits for this callback
+        busy(100)
+        if (nested === 'sync') {
+          inner = m.work('inner')
+          return 'done'
+        }
+        inner = m.work_async('inner')
+        return inner
+      }, callOptions({ signal: controller.signal }))
+      assert.equal((await outer.catch((e) => e)).code, 'ERR_PY_ABORTED')
+      assert.equal(await inner, 'inner', nested)
+      for (let i = 0; i < 100 && c.eval('len(log)') < 2; i++) await new Promise((r) => setTimeout(r, 20))
+      assert.deepEqual(c.eval('log'), ['inner', 'outer Cancelled'], nested)
+    }
+  } finally {
+    await c.close()
+  }
+})
+
+test('timeouts out of range are refused up front, and nothing is left waiting', async () => {
+  const c = new Python({ context: true })
+  await assert.rejects(c.close({ timeoutMs: Infinity }), { code: 'ERR_PY_INVALID_ARG' })
+  await assert.rejects(c.close({ timeoutMs: 2 ** 31 }), { code: 'ERR_PY_INVALID_ARG' })
+  assert.equal(thrown(() => callOptions({ timeoutMs: 3e9 })).code, 'ERR_PY_INVALID_ARG')
+  assert.equal(c.eval('1 + 1'), 2) // still open
+  assert.equal(await c.close({ timeoutMs: 2 ** 31 - 1 }), true)
+})
+
+test('closing many contexts leaves no thread behind', async () => {
+  const threads = () => Number(py.eval('len(__import__("os").listdir("/proc/self/task"))'))
+  const before = threads()
+  for (let i = 0; i < 20; i++) {
+    const c = new Python({ context: 'shared-gil' })
+    assert.equal(c.eval('2'), 2)
+    assert.equal(await c.close({ timeoutMs: 60000 }), true)
+  }
+  await new Promise((r) => setTimeout(r, 200))
+  assert.ok(threads() <= before + 2, `${before} threads before, ${threads()} after`)
+})
+
+test('a container freed while the result converts is not confused with a new one at its address', () => {
+  py.exec(`
+import datetime
+OUT = []
+class Sneaky(datetime.datetime):
+    def timestamp(self):
+        OUT.pop(0)  # frees the list converted just before (OUT held its only reference)
+        OUT.append(['fresh', 2, 3])  # likely at the freed address
+        return 0.0
+def make():
+    OUT[:] = [['old', 1], Sneaky(2020, 1, 1), None]
+    return OUT
+`)
+  for (let i = 0; i < 20; i++) {
+    const [first, , last] = py.eval('make()')
+    assert.deepEqual(first, ['old', 1])
+    assert.deepEqual(last, ['fresh', 2, 3])
+  }
+})
+
+test('no Python code runs while the process exits after the exit hooks', () => {
+  const r = runNode(`import { Python } from 'pyembed'
+    const py = new Python()
+    py.exec('import sys\\nclass D:\\n    def __del__(self):\\n        sys.stdout.write("del\\\\n")')
+    globalThis.kept = Array.from({ length: 500 }, () => py.eval('D()'))
+    console.log('done')`)
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout, 'done\n')
+})
+
+test('instanceof PythonError holds across copies, and subclasses keep their own check', async () => {
+  const { PythonError } = await import('pyembed')
+  class Mine extends PythonError {}
+  const err = thrown(() => py.eval('1/0'))
+  assert.ok(err instanceof PythonError)
+  assert.equal(err instanceof Mine, false)
+  assert.ok(new Mine('T', 'm', '') instanceof Mine)
+})

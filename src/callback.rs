@@ -214,10 +214,10 @@ fn invoke<'py>(
 }
 
 /// A call's arguments for JS; keyword arguments arrive as one trailing object.
-fn arguments<B: JsBuilder>(
-    walk: &mut ToJs<B>,
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
+fn arguments<'py, B: JsBuilder>(
+    walk: &mut ToJs<'py, B>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
 ) -> Result<Vec<B::Out>> {
     let mut out = args
         .iter()

@@ -25,8 +25,12 @@ export class PythonError extends Error {
     return true
   }
 
-  /** `instanceof` holds for errors made by another copy of this layer in the environment too. */
-  static [Symbol.hasInstance](value: unknown): boolean {
+  /**
+   * `instanceof PythonError` holds for errors made by another copy of this layer in the
+   * environment too; a subclass keeps the usual prototype check.
+   */
+  static [Symbol.hasInstance](this: Function, value: unknown): boolean {
+    if (this !== PythonError) return Function.prototype[Symbol.hasInstance].call(this, value)
     return typeof value === 'object' && value !== null && (value as any)[PYTHON_ERROR] === true
   }
 }

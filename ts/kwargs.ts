@@ -8,6 +8,20 @@ import { brand } from './shared'
 const KWARGS = brand('kwargs')
 const CALL_OPTIONS = brand('callOptions')
 
+function branded(value: unknown, brand: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as any)[brand] === true
+}
+
+/** True for a `kwargs(...)` marker, whichever copy of this layer made it. */
+export function isKwargs(value: unknown): value is Kwargs {
+  return branded(value, KWARGS)
+}
+
+/** True for a `callOptions(...)` marker, whichever copy of this layer made it. */
+export function isCallOptions(value: unknown): value is CallOptions {
+  return branded(value, CALL_OPTIONS)
+}
+
 export class Kwargs {
   constructor(readonly values: Record<string, unknown>) {}
 
@@ -15,8 +29,8 @@ export class Kwargs {
     return true
   }
 
-  static [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as any)[KWARGS] === true
+  static [Symbol.hasInstance](this: Function, value: unknown): boolean {
+    return this === Kwargs ? isKwargs(value) : Function.prototype[Symbol.hasInstance].call(this, value)
   }
 }
 
@@ -40,8 +54,9 @@ export class CallOptions {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw codedError('ERR_PY_INVALID_ARG', 'callOptions: signal must be an AbortSignal')
     }
-    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0 && Number.isFinite(timeoutMs))) {
-      throw codedError('ERR_PY_INVALID_ARG', 'callOptions: timeoutMs must be a finite number ≥ 0')
+    // setTimeout's range: a longer delay would fire at once.
+    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1)) {
+      throw codedError('ERR_PY_INVALID_ARG', 'callOptions: timeoutMs must be a number of milliseconds from 0 to 2^31 - 1')
     }
     this.signal = signal
     this.timeoutMs = timeoutMs
@@ -51,8 +66,8 @@ export class CallOptions {
     return true
   }
 
-  static [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as any)[CALL_OPTIONS] === true
+  static [Symbol.hasInstance](this: Function, value: unknown): boolean {
+    return this === CallOptions ? isCallOptions(value) : Function.prototype[Symbol.hasInstance].call(this, value)
   }
 }
 
@@ -65,8 +80,8 @@ export function callOptions(init: CallOptionsInit): CallOptions {
 export function splitArgs(args: unknown[]): [unknown[], Record<string, unknown> | null, CallOptions | undefined] {
   let n = args.length // (no args[-1]: a negative index is a slow string-keyed lookup)
   let options: CallOptions | undefined
-  if (n > 0 && args[n - 1] instanceof CallOptions) options = args[--n] as CallOptions
+  if (n > 0 && isCallOptions(args[n - 1])) options = args[--n] as CallOptions
   let kw: Record<string, unknown> | null = null
-  if (n > 0 && args[n - 1] instanceof Kwargs) kw = (args[--n] as Kwargs).values
+  if (n > 0 && isKwargs(args[n - 1])) kw = (args[--n] as Kwargs).values
   return [n === args.length ? args : args.slice(0, n), kw, options]
 }

@@ -4,7 +4,7 @@ import { isMainThread } from 'node:worker_threads'
 
 import native = require('./native')
 import { codedError, PythonError } from './errors'
-import { CallOptions, Kwargs } from './kwargs'
+import { type CallOptions, isCallOptions, isKwargs, type Kwargs } from './kwargs'
 import { DONE, HANDLE, handleOf, makeProxy, METHOD, nameId, type PyObject } from './proxy'
 import { shared } from './shared'
 import { settle, submit } from './submit'
@@ -218,8 +218,8 @@ export class Python {
     kwargs?: Record<string, unknown> | Kwargs | CallOptions,
     options?: CallOptions,
   ): Promise<any> {
-    if (kwargs instanceof CallOptions) [kwargs, options] = [undefined, kwargs]
-    const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
+    if (isCallOptions(kwargs)) [kwargs, options] = [undefined, kwargs]
+    const kw = isKwargs(kwargs) ? kwargs.values : (kwargs ?? null)
     return submit(
       (call, cancellable) => native.callAsync(this.#owner, idOf(obj), name, args, kw, call, cancellable),
       options,
@@ -228,10 +228,10 @@ export class Python {
 
   /** `getattr(obj, name)(*args, **kwargs)`. */
   call(obj: PyObject, name: string, args: unknown[] = [], kwargs?: Record<string, unknown> | Kwargs): any {
-    if (kwargs instanceof CallOptions) {
+    if (isCallOptions(kwargs)) {
       throw codedError('ERR_PY_INVALID_ARG', 'callOptions only apply to _async calls: use call_async')
     }
-    const kw = kwargs instanceof Kwargs ? kwargs.values : (kwargs ?? null)
+    const kw = isKwargs(kwargs) ? kwargs.values : (kwargs ?? null)
     const id = idOf(obj)
     return native.call(this.#owner, id, typeof name === 'string' ? nameId(name) : name, args, kw)
   }
@@ -264,8 +264,8 @@ export class Python {
   close(options: CloseOptions = {}): Promise<boolean> {
     if (this.#closing !== undefined) return this.#closing
     const timeoutMs = options?.timeoutMs ?? 5000
-    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-      return Promise.reject(codedError('ERR_PY_INVALID_ARG', 'timeoutMs must be a non-negative number'))
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1)) {
+      return Promise.reject(codedError('ERR_PY_INVALID_ARG', 'timeoutMs must be a number of milliseconds from 0 to 2^31 - 1'))
     }
     this.#modules.clear()
     if (this.#interp === 0) {

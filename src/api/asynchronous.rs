@@ -77,12 +77,8 @@ where
                 let thread = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
                 *state = State::Running(thread, context::Nesting::here());
             }
-            let resume = context::on_resume(Box::new({
-                let control = control.clone();
-                move |py| control.resume(py)
-            }));
+            context::on_nesting(control.clone());
             let result = run_job(py, work, Some(control.clone()), finish.clone());
-            drop(resume);
             let mut state = control.state.lock().unwrap_or_else(|e| e.into_inner());
             if let State::Interrupted(thread) = *state {
                 // SAFETY: attached; clears an interruption that may not have fired yet.

@@ -25,10 +25,21 @@ pub(super) struct Control {
     pub(super) interp: crate::context::InterpId,
 }
 
-impl Control {
-    /// On the job's own thread, attached, when a job nested above it ended: delivers a
-    /// cancellation that was held back meanwhile (`State::Pending`).
-    pub(super) fn resume(&self, py: Python<'_>) {
+impl context::NestingHooks for Control {
+    /// A job is about to run nested above this one on its thread: an interruption aimed at
+    /// this job, not fired yet, must not fire there; it is held until this job resumes.
+    fn suspend(&self, _py: Python<'_>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let State::Interrupted(thread) = *state {
+            // SAFETY: attached; clears the exception set for this thread, not fired yet (this
+            // job waits inside a call into pyembed).
+            unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, std::ptr::null_mut()) };
+            *state = State::Pending(thread);
+        }
+    }
+
+    /// This job resumes: delivers a cancellation held back meanwhile.
+    fn resume(&self, py: Python<'_>) {
         let pending = || {
             matches!(
                 *self.state.lock().unwrap_or_else(|e| e.into_inner()),
@@ -39,11 +50,11 @@ impl Control {
             return;
         }
         let Ok(cancelled) = code::cancelled_type(py) else {
-            return;
+            return; // Python code: before taking the lock
         };
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let State::Pending(thread) = *state {
-            // SAFETY: attached; `thread` is this one, running this job again.
+            // SAFETY: attached; `thread` is this one, running this job again, innermost.
             unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr()) };
             *state = State::Interrupted(thread);
         }
@@ -56,7 +67,7 @@ pub(super) enum State {
     Queued,
     /// Running on the thread with this `threading.get_ident()`, at this nesting.
     Running(std::ffi::c_ulong, context::Nesting),
-    /// Cancelled while a job nested above it ran on its thread (a callback calling back into
+    /// Cancelled while a job runs nested above it on its thread (a callback calling back into
     /// the context): interrupted when it resumes, so the exception lands in this job.
     Pending(std::ffi::c_ulong),
     /// Waiting for a coroutine: its `concurrent.futures.Future`.

@@ -201,21 +201,21 @@ pub fn create_context(
 #[napi]
 pub fn close_context(env: Env, interp: u32, timeout_ms: f64, call: u32) -> napi::Result<()> {
     entry(&env, |js| {
+        let timeout = super::millis(timeout_ms, "timeoutMs")?;
         let outbox = inbox::start_call(js)?;
-        let timeout = Duration::from_secs_f64(timeout_ms.max(0.0) / 1000.0);
         // Settled once: by the context's thread, or by the watchdog below if that thread is
-        // stuck in a call that never returns (its queue never reaches the close).
-        let settle = Arc::new(Mutex::new(Some(move |ended: bool| {
-            outbox.send(Message::Completion(Completion {
-                call,
-                owner: None,
-                result: Ok(ValueForJs::boolean(ended)),
-            }));
-        })));
+        // stuck in a call that never returns (its queue never reaches the close). Settling
+        // drops `stop`, which ends the watchdog's wait.
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let settle = Arc::new(Mutex::new(Some((stop, outbox))));
         let once = move |ended: bool| {
             let settle = settle.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(settle) = settle {
-                settle(ended);
+            if let Some((_stop, outbox)) = settle {
+                outbox.send(Message::Completion(Completion {
+                    call,
+                    owner: None,
+                    result: Ok(ValueForJs::boolean(ended)),
+                }));
             }
         };
         if context::get(interp).is_err() {
@@ -223,13 +223,17 @@ pub fn close_context(env: Env, interp: u32, timeout_ms: f64, call: u32) -> napi:
             return Ok(());
         }
         let watchdog = once.clone();
-        std::thread::Builder::new()
+        // Without a watchdog (no thread to be had) the close still ends, unless the context's
+        // thread never reaches it.
+        let _ = std::thread::Builder::new()
             .name("pyembed-close-watchdog".into())
             .spawn(move || {
-                std::thread::sleep(timeout + CLOSE_GRACE);
-                watchdog(false);
-            })
-            .map_err(|e| Error::Internal(format!("cannot spawn a thread: {e}")))?;
+                if let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(timeout + CLOSE_GRACE)
+                {
+                    watchdog(false);
+                }
+            });
         close(interp, timeout, Box::new(once));
         Ok(())
     })

@@ -6,7 +6,6 @@ use napi::Env;
 use napi_derive::napi;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::entry;
 use crate::context::ObjectRef;
@@ -107,14 +106,10 @@ pub struct ConfigureOptions {
 #[napi]
 pub fn configure(env: Env, options: ConfigureOptions) -> napi::Result<()> {
     entry(&env, |_| {
-        let exit_timeout = match options.exit_timeout_ms {
-            Some(ms) if !(ms >= 0.0 && ms.is_finite()) => {
-                return Err(Error::invalid_arg(
-                    "exitTimeoutMs must be a non-negative number",
-                ))
-            }
-            ms => ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)),
-        };
+        let exit_timeout = options
+            .exit_timeout_ms
+            .map(|ms| super::millis(ms, "exitTimeoutMs"))
+            .transpose()?;
         runtime::configure(runtime::Options {
             venv: options.venv,
             python_home: options.python_home,
@@ -178,6 +173,7 @@ pub fn shutdown(env: Env) -> napi::Result<()> {
                 break;
             }
         }
+        crate::context::process_exiting();
         Ok(())
     })
 }

@@ -183,6 +183,19 @@ fn to_js(js: JsEnv, owner: Option<OwnerId>, obj: &Bound<'_, PyAny>) -> Result<Js
         .map(Js)
 }
 
+/// The longest timeout accepted, in ms: setTimeout's (2^31 − 1, about 24.8 days).
+const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
+
+/// A timeout argument in milliseconds: a number from 0 to `MAX_TIMEOUT_MS`.
+fn millis(ms: f64, what: &str) -> Result<std::time::Duration> {
+    if !(0.0..=MAX_TIMEOUT_MS).contains(&ms) {
+        return Err(Error::invalid_arg(format!(
+            "{what} must be a number of milliseconds from 0 to {MAX_TIMEOUT_MS}"
+        )));
+    }
+    Ok(std::time::Duration::from_secs_f64(ms / 1000.0))
+}
+
 /// A required string argument.
 fn string_arg(env: JsEnv, v: Js, what: &str) -> Result<String> {
     if env.type_of(v.0)? != napi::sys::ValueType::napi_string {

@@ -210,9 +210,7 @@ impl Interp {
             *sync = Some((tasks, handle));
         }
         let (tasks, _) = sync.as_ref().expect("started just above");
-        tasks
-            .send(Task::Run(job))
-            .map_err(|_| Error::ContextClosed)
+        tasks.send(Task::Run(job)).map_err(|_| Error::ContextClosed)
     }
 
     /// Runs `job` attached to this interpreter on its helper thread (started on first use).

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::python::{attach, code};
 use crate::runtime;
 pub use interp::{create, get, kind_available, InterpId, Kind};
-pub use object_ref::{release, ObjectRef};
+pub use object_ref::{process_exiting, release, ObjectRef};
 
 /// Work for an interpreter's thread.
 pub type Job = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
@@ -57,9 +57,9 @@ pub fn channel() -> (Sender<Task>, Receiver<Task>) {
 thread_local! {
     /// How many jobs this thread is running, nested (a job waiting for JS runs others).
     static DEPTH: Arc<AtomicU32> = Arc::new(AtomicU32::new(0));
-    /// Checks that the jobs running on this thread want run when a job nested above them ends
-    /// (innermost last): see `on_resume`.
-    static RESUME: RefCell<Vec<ResumeCheck>> = const { RefCell::new(Vec::new()) };
+    /// One entry per job running on this thread, innermost last: what it wants done when a
+    /// job nests above it (see `on_nesting`).
+    static JOBS: RefCell<Vec<Option<Arc<dyn NestingHooks>>>> = const { RefCell::new(Vec::new()) };
     /// On a context's thread: its task queue, so that a wait for JS inside a job can run jobs
     /// that the JS side submits meanwhile (a callback calling back into the same context).
     static SERVING: RefCell<Option<Receiver<Task>>> = const { RefCell::new(None) };
@@ -115,15 +115,23 @@ fn run(py: Python<'_>, job: Job) {
     let interp = attach::current_interp(py);
     let depth = DEPTH.with(Arc::clone);
     depth.fetch_add(1, Ordering::AcqRel);
+    JOBS.with(|j| j.borrow_mut().push(None));
     // A job reports its own errors; a panic must not end the interpreter's thread.
     object_ref::running(interp, || {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
     });
+    JOBS.with(|j| j.borrow_mut().pop());
     depth.fetch_sub(1, Ordering::AcqRel);
 }
 
-/// See `on_resume`.
-pub type ResumeCheck = Box<dyn Fn(Python<'_>)>;
+/// What a job wants done, on its thread and attached, around each job that runs nested above
+/// it while it waits for JS.
+pub trait NestingHooks {
+    /// Before the nested job runs (e.g. take back an interruption aimed at this job).
+    fn suspend(&self, py: Python<'_>);
+    /// After it ended, as this job resumes.
+    fn resume(&self, py: Python<'_>);
+}
 
 /// Where the job running on this thread sits among the jobs nested on it.
 pub struct Nesting {
@@ -146,26 +154,25 @@ impl Nesting {
     }
 }
 
-/// Registers `check`, to run (attached) each time a job nested above the current one on this
-/// thread ends, until the returned guard is dropped.
-pub fn on_resume(check: ResumeCheck) -> impl Drop {
-    RESUME.with(|r| r.borrow_mut().push(check));
-    struct Registered;
-    impl Drop for Registered {
-        fn drop(&mut self) {
-            RESUME.with(|r| r.borrow_mut().pop());
-        }
-    }
-    Registered
-}
-
-/// A job nested on this thread ended: the job below it resumes.
-fn resumed(py: Python<'_>) {
-    RESUME.with(|r| {
-        if let Some(check) = r.borrow().last() {
-            check(py);
+/// Gives the job running on this thread (inside `run`) its nesting hooks.
+pub fn on_nesting(hooks: Arc<dyn NestingHooks>) {
+    JOBS.with(|j| {
+        if let Some(top) = j.borrow_mut().last_mut() {
+            *top = Some(hooks);
         }
     });
+}
+
+/// Runs `job` nested above the job running on this thread, which waits for JS meanwhile.
+fn run_nested(py: Python<'_>, job: Job) {
+    let below = JOBS.with(|j| j.borrow().last().cloned().flatten());
+    if let Some(below) = &below {
+        below.suspend(py);
+    }
+    run(py, job);
+    if let Some(below) = &below {
+        below.resume(py);
+    }
 }
 
 /// Waits (detached) for `answer`; on a context's own thread, runs the jobs that arrive
@@ -183,10 +190,7 @@ pub fn wait_serving<T: Send>(py: Python<'_>, answer: &Receiver<T>) -> Option<T> 
         });
         match got {
             Ok(reply) => return reply,
-            Err(Some(Task::Run(job))) => {
-                run(py, job);
-                resumed(py);
-            }
+            Err(Some(Task::Run(job))) => run_nested(py, job),
             Err(Some(close)) => DEFERRED.with(|d| *d.borrow_mut() = Some(close)),
             Err(None) => return py.detach(|| answer.recv().ok()),
         }

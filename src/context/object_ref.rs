@@ -5,12 +5,23 @@
 //! threads owns what it refers to, whatever JS does with the proxy meanwhile.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::{ffi, Bound, PyAny, Python};
 
 use super::InterpId;
 use crate::python::attach::current_interp;
 use crate::python::OwnedPtr;
+
+/// Set once the process is exiting (after the exit hooks): from then on references are leaked
+/// rather than released, so no Python code (`__del__`) runs while Node and libc tear down
+/// (thread-local registries are dropped by `exit()` itself).
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// The process is exiting: release nothing from now on.
+pub fn process_exiting() {
+    EXITING.store(true, Ordering::Release);
+}
 
 thread_local! {
     /// The interpreter whose job this thread is running right now (attached), if any.
@@ -89,9 +100,10 @@ impl Drop for ObjectRef {
 }
 
 /// Gives references back to interpreter `interp`: now if this thread runs one of its jobs,
-/// else as a job on its queue; leaked if it has ended (nothing may touch them then).
+/// else as a job (for a context, on its sync-call thread); leaked if it has ended (nothing may
+/// touch them then).
 pub fn release(interp: InterpId, objects: Vec<OwnedPtr>) {
-    if objects.is_empty() {
+    if objects.is_empty() || EXITING.load(Ordering::Acquire) {
         return;
     }
     if RUNNING.with(Cell::get) == Some(interp) {
@@ -100,8 +112,11 @@ pub fn release(interp: InterpId, objects: Vec<OwnedPtr>) {
         objects.into_iter().for_each(|o| o.release(py));
         return;
     }
-    let _ = super::send(
-        interp,
-        Box::new(move |py| objects.into_iter().for_each(|o| o.release(py))),
-    );
+    let job: super::Job = Box::new(move |py| objects.into_iter().for_each(|o| o.release(py)));
+    let _ = match interp {
+        0 => super::send(0, job),
+        // On the thread that runs the context's sync calls: a sync call made after a release
+        // (`gc`, `clear`) sees the object gone.
+        _ => super::get(interp).and_then(|context| context.send_sync(job)),
+    };
 }

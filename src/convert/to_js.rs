@@ -17,15 +17,16 @@ use crate::context::ObjectRef;
 use crate::error::{Error, Result};
 use crate::python::exception;
 
-pub struct ToJs<B: JsBuilder> {
+pub struct ToJs<'py, B: JsBuilder> {
     build: B,
     deep: bool,
     depth: usize,
-    /// Containers (and proxies) already converted, by object address.
-    seen: HashMap<*mut ffi::PyObject, B::Out>,
+    /// Containers (and proxies) already converted, by object address; each kept alive for the
+    /// walk, so Python code running meanwhile cannot free one and reuse its address.
+    seen: HashMap<*mut ffi::PyObject, (B::Out, Bound<'py, PyAny>)>,
 }
 
-impl<B: JsBuilder> ToJs<B> {
+impl<'py, B: JsBuilder> ToJs<'py, B> {
     pub fn new(build: B, deep: bool) -> Self {
         Self {
             build,
@@ -40,7 +41,7 @@ impl<B: JsBuilder> ToJs<B> {
         self.build
     }
 
-    pub fn convert(&mut self, obj: &Bound<'_, PyAny>) -> Result<B::Out> {
+    pub fn convert(&mut self, obj: &Bound<'py, PyAny>) -> Result<B::Out> {
         let b = &mut self.build;
         let ptr = obj.as_ptr();
         // SAFETY: (all the type checks below) attached, `ptr` is a live object.
@@ -74,7 +75,7 @@ impl<B: JsBuilder> ToJs<B> {
                 return b.buffer(bytes);
             }
         }
-        if let Some(done) = self.seen.get(&ptr) {
+        if let Some((done, _)) = self.seen.get(&ptr) {
             return Ok(done.clone());
         }
         if self.depth >= MAX_DEPTH {
@@ -86,7 +87,7 @@ impl<B: JsBuilder> ToJs<B> {
         result
     }
 
-    fn container(&mut self, obj: &Bound<'_, PyAny>) -> Result<B::Out> {
+    fn container(&mut self, obj: &Bound<'py, PyAny>) -> Result<B::Out> {
         let py = obj.py();
         if let Ok(list) = obj.cast::<PyList>() {
             if let Some(packed) = self.numbers(obj, list.len())? {
@@ -125,11 +126,15 @@ impl<B: JsBuilder> ToJs<B> {
             }
         }
         let proxy = self.build.proxy(ObjectRef::of(obj), obj.is_callable())?;
-        self.seen.insert(ptr, proxy.clone());
+        self.remember(obj, &proxy);
         Ok(proxy)
     }
 
-    fn int(&mut self, obj: &Bound<'_, PyAny>) -> Result<B::Out> {
+    fn remember(&mut self, obj: &Bound<'py, PyAny>, built: &B::Out) {
+        self.seen.insert(obj.as_ptr(), (built.clone(), obj.clone()));
+    }
+
+    fn int(&mut self, obj: &Bound<'py, PyAny>) -> Result<B::Out> {
         let mut overflow = 0;
         // SAFETY: attached; `obj` is an int, so this cannot raise except by overflow flag.
         let v = unsafe { ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
@@ -162,7 +167,7 @@ impl<B: JsBuilder> ToJs<B> {
 
     /// A long list or tuple of floats and safe integers is built in one go (a packed
     /// Float64Array for JS). `None` if it is short or holds anything else.
-    fn numbers(&mut self, obj: &Bound<'_, PyAny>, len: usize) -> Result<Option<B::Out>> {
+    fn numbers(&mut self, obj: &Bound<'py, PyAny>, len: usize) -> Result<Option<B::Out>> {
         if len < PACK_THRESHOLD {
             return Ok(None);
         }
@@ -195,18 +200,18 @@ impl<B: JsBuilder> ToJs<B> {
             }
         }
         let array = self.build.numbers(&values)?;
-        self.seen.insert(obj.as_ptr(), array.clone());
+        self.remember(obj, &array);
         Ok(Some(array))
     }
 
-    fn sequence<'py>(
+    fn sequence(
         &mut self,
         obj: &Bound<'py, PyAny>,
         len: usize,
         item: impl Fn(usize) -> Result<Bound<'py, PyAny>>,
     ) -> Result<B::Out> {
         let array = self.build.array(len)?;
-        self.seen.insert(obj.as_ptr(), array.clone());
+        self.remember(obj, &array);
         for i in 0..len {
             let value = self.convert(&item(i)?)?;
             self.build.set_element(&array, i, value)?;
@@ -214,7 +219,7 @@ impl<B: JsBuilder> ToJs<B> {
         Ok(array)
     }
 
-    fn dict(&mut self, obj: &Bound<'_, PyAny>, dict: &Bound<'_, PyDict>) -> Result<B::Out> {
+    fn dict(&mut self, obj: &Bound<'py, PyAny>, dict: &Bound<'py, PyDict>) -> Result<B::Out> {
         // A private copy: Python code running while values convert cannot change its size or
         // its keys (which are checked once, then read as str).
         let dict = dict
@@ -226,7 +231,7 @@ impl<B: JsBuilder> ToJs<B> {
         } else {
             self.build.map()?
         };
-        self.seen.insert(obj.as_ptr(), target.clone());
+        self.remember(obj, &target);
         for (k, v) in dict.iter() {
             let value = self.convert(&v)?;
             if string_keys {
@@ -239,10 +244,10 @@ impl<B: JsBuilder> ToJs<B> {
         Ok(target)
     }
 
-    fn set(&mut self, obj: &Bound<'_, PyAny>) -> Result<B::Out> {
+    fn set(&mut self, obj: &Bound<'py, PyAny>) -> Result<B::Out> {
         let py = obj.py();
         let set = self.build.set()?;
-        self.seen.insert(obj.as_ptr(), set.clone());
+        self.remember(obj, &set);
         let iter = obj.try_iter().map_err(|e| exception::from_pyerr(py, e))?;
         for item in iter {
             let item = item.map_err(|e| exception::from_pyerr(py, e))?;
@@ -254,7 +259,7 @@ impl<B: JsBuilder> ToJs<B> {
 
     /// `toJS()` only: mappings → object/Map, iterables → Array, `__index__` → int,
     /// `__float__` → number. `None` if no protocol applies.
-    fn protocols(&mut self, obj: &Bound<'_, PyAny>) -> Result<Option<B::Out>> {
+    fn protocols(&mut self, obj: &Bound<'py, PyAny>) -> Result<Option<B::Out>> {
         let py = obj.py();
         let fail = |e| exception::from_pyerr(py, e);
         if obj.hasattr("keys").map_err(fail)? && obj.hasattr("__getitem__").map_err(fail)? {
