@@ -9,11 +9,11 @@
 //! starts): JS threads reach it through its job queue.
 
 mod interp;
+mod nesting;
 mod object_ref;
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::python::{attach, code};
 use crate::runtime;
 pub use interp::{create, get, kind_available, InterpId, Kind};
+pub use nesting::{on_nesting, Nesting, NestingHooks};
 pub use object_ref::{process_exiting, release, ObjectRef};
 
 /// Work for an interpreter's thread.
@@ -55,11 +56,6 @@ pub fn channel() -> (Sender<Task>, Receiver<Task>) {
 }
 
 thread_local! {
-    /// How many jobs this thread is running, nested (a job waiting for JS runs others).
-    static DEPTH: Arc<AtomicU32> = Arc::new(AtomicU32::new(0));
-    /// One entry per job running on this thread, innermost last: what it wants done when a
-    /// job nests above it (see `on_nesting`).
-    static JOBS: RefCell<Vec<Option<Arc<dyn NestingHooks>>>> = const { RefCell::new(Vec::new()) };
     /// On a context's thread: its task queue, so that a wait for JS inside a job can run jobs
     /// that the JS side submits meanwhile (a callback calling back into the same context).
     static SERVING: RefCell<Option<Receiver<Task>>> = const { RefCell::new(None) };
@@ -113,66 +109,12 @@ pub unsafe fn serve(tasks: &Receiver<Task>, nested: bool) -> (Task, *mut ffi::Py
 
 fn run(py: Python<'_>, job: Job) {
     let interp = attach::current_interp(py);
-    let depth = DEPTH.with(Arc::clone);
-    depth.fetch_add(1, Ordering::AcqRel);
-    JOBS.with(|j| j.borrow_mut().push(None));
     // A job reports its own errors; a panic must not end the interpreter's thread.
-    object_ref::running(interp, || {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
+    nesting::entered(|| {
+        object_ref::running(interp, || {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(py)));
+        })
     });
-    JOBS.with(|j| j.borrow_mut().pop());
-    depth.fetch_sub(1, Ordering::AcqRel);
-}
-
-/// What a job wants done, on its thread and attached, around each job that runs nested above
-/// it while it waits for JS.
-pub trait NestingHooks {
-    /// Before the nested job runs (e.g. take back an interruption aimed at this job).
-    fn suspend(&self, py: Python<'_>);
-    /// After it ended, as this job resumes.
-    fn resume(&self, py: Python<'_>);
-}
-
-/// Where the job running on this thread sits among the jobs nested on it.
-pub struct Nesting {
-    depth: Arc<AtomicU32>,
-    level: u32,
-}
-
-impl Nesting {
-    /// The job running on this thread now.
-    pub fn here() -> Self {
-        let depth = DEPTH.with(Arc::clone);
-        let level = depth.load(Ordering::Acquire);
-        Self { depth, level }
-    }
-
-    /// True while no other job is nested above this one on its thread. Read it attached to
-    /// the job's interpreter (the depth only changes attached).
-    pub fn is_innermost(&self) -> bool {
-        self.depth.load(Ordering::Acquire) == self.level
-    }
-}
-
-/// Gives the job running on this thread (inside `run`) its nesting hooks.
-pub fn on_nesting(hooks: Arc<dyn NestingHooks>) {
-    JOBS.with(|j| {
-        if let Some(top) = j.borrow_mut().last_mut() {
-            *top = Some(hooks);
-        }
-    });
-}
-
-/// Runs `job` nested above the job running on this thread, which waits for JS meanwhile.
-fn run_nested(py: Python<'_>, job: Job) {
-    let below = JOBS.with(|j| j.borrow().last().cloned().flatten());
-    if let Some(below) = &below {
-        below.suspend(py);
-    }
-    run(py, job);
-    if let Some(below) = &below {
-        below.resume(py);
-    }
 }
 
 /// Waits (detached) for `answer`; on a context's own thread, runs the jobs that arrive
@@ -190,7 +132,7 @@ pub fn wait_serving<T: Send>(py: Python<'_>, answer: &Receiver<T>) -> Option<T> 
         });
         match got {
             Ok(reply) => return reply,
-            Err(Some(Task::Run(job))) => run_nested(py, job),
+            Err(Some(Task::Run(job))) => nesting::nested(py, || run(py, job)),
             Err(Some(close)) => DEFERRED.with(|d| *d.borrow_mut() = Some(close)),
             Err(None) => return py.detach(|| answer.recv().ok()),
         }
