@@ -1,11 +1,10 @@
 //! Start-up, configuration, version, exit, and handle bookkeeping.
 
 use std::ffi::CStr;
+use std::sync::Arc;
 
 use napi::Env;
 use napi_derive::napi;
-
-use std::sync::Arc;
 
 use super::entry;
 use crate::context::ObjectRef;
