@@ -501,3 +501,41 @@ test('instanceof PythonError holds across copies, and subclasses keep their own 
   assert.equal(err instanceof Mine, false)
   assert.ok(new Mine('T', 'm', '') instanceof Mine)
 })
+
+test('a dict changed by Python code while it converts comes back as it was when conversion began', () => {
+  inChild(`
+    py.exec(\`
+import datetime
+class Mutator(datetime.datetime):
+    def timestamp(self):
+        D.clear()
+        D.update({i: i for i in range(50)})  # new size, and keys that are not str
+        return 0.0
+def make_dict():
+    global D
+    D = {'a': 1, 'when': Mutator(2020, 1, 1), 'z': 'last'}
+    return D
+\`)
+    const d = py.eval('make_dict()')
+    assert.deepEqual(Object.keys(d), ['a', 'when', 'z'])
+    assert.equal(d.a, 1)
+    assert.ok(d.when instanceof Date)
+    assert.equal(d.z, 'last')
+    assert.equal(py.eval('len(D)'), 50)
+  `)
+})
+
+test('a patched Map.prototype.get cannot make conversion read out of bounds', () => {
+  inChild(`
+    const realGet = Map.prototype.get
+    Map.prototype.get = function (key) { return 123456 } // every lookup "finds" a bogus index
+    try {
+      const shared = { s: 1 }
+      const many = Array.from({ length: 40 }, (_, i) => ({ i, shared }))
+      const lens = py.eval('lambda xs: [len(xs), xs[0]["shared"] is xs[39]["shared"]]')(many)
+      assert.equal(lens[0], 40)
+    } finally {
+      Map.prototype.get = realGet
+    }
+  `)
+})
