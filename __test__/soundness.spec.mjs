@@ -224,10 +224,20 @@ test('signal.signal is refused in every pyembed thread, and allowed in a forked 
   const asynchronous = await py.exec_async(install).catch((e) => e)
   assert.equal(asynchronous.pythonType, 'ValueError')
   assert.match(asynchronous.message, /refused inside pyembed/)
-  const inThread = py.eval(`(lambda: (lambda r, t: (t.start(), t.join(), r)[2])([], None))`)
-  void inThread
   py.exec(`
-import os, signal
+import os, signal, threading
+def signal_in_thread():
+    seen = []
+    def run():
+        try:
+            signal.signal(signal.SIGUSR2, lambda *a: None)
+            seen.append('installed')
+        except ValueError as e:
+            seen.append(str(e))
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return seen
 def forked_signal():
     pid = os.fork()
     if pid == 0:
@@ -239,6 +249,7 @@ def forked_signal():
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 `)
   assert.equal(py.eval('forked_signal()'), 0)
+  assert.deepEqual(py.eval('signal_in_thread()'), [asynchronous.pythonMessage])
   const c = new Python({ context: true })
   try {
     assert.equal(thrown(() => c.exec(install)).pythonType, 'ValueError')

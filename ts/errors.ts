@@ -1,5 +1,5 @@
 // JS-side error types. Native code builds `PythonError`s through the `makePythonError` hook.
-import { brand } from './shared'
+import { brand, isBranded } from './shared'
 
 const PYTHON_ERROR = brand('PythonError')
 
@@ -31,7 +31,7 @@ export class PythonError extends Error {
    */
   static [Symbol.hasInstance](this: Function, value: unknown): boolean {
     if (this !== PythonError) return Function.prototype[Symbol.hasInstance].call(this, value)
-    return typeof value === 'object' && value !== null && (value as any)[PYTHON_ERROR] === true
+    return isBranded(value, PYTHON_ERROR)
   }
 }
 

@@ -1,25 +1,21 @@
 // Trailing markers of a call's argument list: `kwargs({...})` for Python keyword arguments and,
 // on `_async` calls, `callOptions({ signal, timeoutMs })`.
 import { codedError } from './errors'
-import { brand } from './shared'
+import { brand, isBranded } from './shared'
 
 // Markers are recognised by a registered symbol, not `instanceof`: a marker made by another
 // copy of this layer in the same environment must work too.
 const KWARGS = brand('kwargs')
 const CALL_OPTIONS = brand('callOptions')
 
-function branded(value: unknown, brand: symbol): boolean {
-  return typeof value === 'object' && value !== null && (value as any)[brand] === true
-}
-
 /** True for a `kwargs(...)` marker, whichever copy of this layer made it. */
 export function isKwargs(value: unknown): value is Kwargs {
-  return branded(value, KWARGS)
+  return isBranded(value, KWARGS)
 }
 
 /** True for a `callOptions(...)` marker, whichever copy of this layer made it. */
 export function isCallOptions(value: unknown): value is CallOptions {
-  return branded(value, CALL_OPTIONS)
+  return isBranded(value, CALL_OPTIONS)
 }
 
 export class Kwargs {

@@ -28,3 +28,8 @@ export const shared: Shared = ((globalThis as any)[key] ??= {
 export function brand(name: string): symbol {
   return Symbol.for(`pyembed.${name}`)
 }
+
+/** True for an object whose `brand` property is `true` (markers, errors of any copy). */
+export function isBranded(value: unknown, brand: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as any)[brand] === true
+}

@@ -11,7 +11,6 @@ use super::{unpack, PyBuilder, MAX_SAFE_INTEGER};
 use crate::callback::JsCallback;
 use crate::context::ObjectRef;
 use crate::error::{Error, Result};
-use crate::python::attach::current_interp;
 use crate::python::exception;
 
 pub struct PyObjects<'py> {
@@ -128,10 +127,8 @@ impl<'py> PyBuilder for PyObjects<'py> {
         .map_err(self.fail())
     }
 
+    /// `object` is of this interpreter: the walk that found it checked (`ToPy::for_interp`).
     fn object(&mut self, object: &Arc<ObjectRef>, method: Option<String>) -> Result<Self::Out> {
-        if object.interp() != current_interp(self.py) {
-            return Err(Error::ContextMismatch);
-        }
         let obj = object.bind(self.py);
         match method {
             Some(name) => obj.getattr(name.as_str()).map_err(self.fail()),
