@@ -201,6 +201,40 @@ export interface Stats {
   owned: number
 }
 
+/** Closes task `task`'s mailbox: it ended; its waits end and later messages are refused. */
+export declare function taskMailboxClose(task: string): void
+
+/** Interrupts task `task`'s waits (`recv`, `time.sleep`): it is being cancelled or timed out. */
+export declare function taskMailboxInterrupt(task: string): void
+
+/**
+ * Opens task `task`'s mailbox (before the task is queued).
+ *
+ * ```js
+ * native.taskMailboxOpen('3f2a…')
+ * ```
+ */
+export declare function taskMailboxOpen(task: string): void
+
+/**
+ * Posts a message to task `task`: `kind` 0 with a string, 1 with bytes, 2 with JSON text.
+ * `ERR_PY_TASK_ENDED` once the task has ended.
+ *
+ * ```js
+ * native.taskMailboxPost(id, 2, JSON.stringify({ n: 5 }))
+ * ```
+ */
+export declare function taskMailboxPost(task: string, kind: number, payload: string | Uint8Array): void
+
+/**
+ * The runner module (`_pyembed_tasks`) of instance `owner`'s interpreter, created on first use.
+ *
+ * ```js
+ * const runner = native.taskRunner(owner) // a proxy: runner.prepare(), runner.run(spec, host)
+ * ```
+ */
+export declare function taskRunner(owner: number): unknown
+
 /** Converts deeply: mappings, iterables and numbers are unpacked too. */
 export declare function toJs(owner: number, id: number): unknown
 

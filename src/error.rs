@@ -53,6 +53,8 @@ pub enum Error {
     ContextMismatch,
     /// The context was closed (or is closing); `ERR_PY_CONTEXT_CLOSED`.
     ContextClosed,
+    /// A message sent to a task that has ended (or never existed); `ERR_PY_TASK_ENDED`.
+    TaskEnded(String),
     /// A Node-API call failed unexpectedly; `ERR_PY_INTERNAL`.
     Internal(String),
 }
@@ -73,6 +75,7 @@ impl Error {
             Error::JsEnded => "ERR_PY_INTERNAL",
             Error::ContextMismatch => "ERR_PY_CONTEXT_MISMATCH",
             Error::ContextClosed => "ERR_PY_CONTEXT_CLOSED",
+            Error::TaskEnded(_) => "ERR_PY_TASK_ENDED",
             Error::Internal(_) => "ERR_PY_INTERNAL",
         }
     }
@@ -101,6 +104,7 @@ impl fmt::Display for Error {
                 "this Python object belongs to another context: objects cannot cross interpreters",
             ),
             Error::ContextClosed => f.write_str("this Python context is closed"),
+            Error::TaskEnded(id) => write!(f, "task {id:?} has ended: it takes no more messages"),
         }
     }
 }

@@ -23,3 +23,4 @@ mod inbox;
 mod js;
 mod python;
 mod runtime;
+mod task;

@@ -3,3 +3,13 @@ export { Python, type CloseOptions, type ConfigureOptions, type PythonOptions, t
 export { PythonError } from './errors'
 export { callOptions, CallOptions, type CallOptionsInit, kwargs, Kwargs } from './kwargs'
 export type { PyObject } from './proxy'
+export {
+  Task,
+  Tasks,
+  type OutputLine,
+  type RunOptions,
+  type TaskResult,
+  type TasksCloseResult,
+  type TasksOptions,
+  type TaskState,
+} from './tasks'

@@ -96,6 +96,20 @@ export interface CloseOptions {
   timeoutMs?: number
 }
 
+/** What the `Tasks` supervisor (tasks.ts) needs of an instance; set by the class below. */
+export const internals = {} as {
+  /** A context whose interpreter may start processes (`subprocess`): a task's. */
+  taskContext(options: Pick<PythonOptions, 'stdout' | 'stderr'>): Python
+  /** The instance's interpreter id (0: main). */
+  interp(py: Python): number
+  /** The `_pyembed_tasks` runner module of the instance's interpreter. */
+  runner(py: Python): PyObject
+  /** `close()` without the warning for threads that outlive the timeout. */
+  close(py: Python, timeoutMs: number): Promise<boolean>
+}
+
+const TASK_CONTEXT = Symbol('task context')
+
 const asyncDispose: typeof Symbol.asyncDispose =
   (Symbol as any).asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
@@ -120,11 +134,21 @@ export class Python {
   /** Module proxies by name; reused while `sys.modules` still holds the same module. */
   readonly #modules = new Map<string, PyObject>()
 
+  static {
+    internals.taskContext = (options) => new Python({ ...options, context: TASK_CONTEXT as any })
+    internals.interp = (py) => py.#interp
+    internals.runner = (py) => native.taskRunner(py.#owner) as PyObject
+    internals.close = (py, timeoutMs) => py.#close(timeoutMs, false)
+  }
+
   constructor(options: PythonOptions = {}) {
     if (typeof options !== 'object' || options === null) {
       throw codedError('ERR_PY_INVALID_ARG', 'options must be an object')
     }
     const { context = false, stdout, stderr } = options
+    if (typeof context !== 'boolean' && context !== 'isolated' && context !== 'shared-gil' && context !== TASK_CONTEXT) {
+      throw codedError('ERR_PY_INVALID_ARG', `context must be true, 'isolated' or 'shared-gil', not ${String(context)}`)
+    }
     if (!context && (stdout !== undefined || stderr !== undefined)) {
       throw codedError('ERR_PY_INVALID_ARG', 'stdout and stderr capture needs a context')
     }
@@ -135,7 +159,8 @@ export class Python {
 
   static #create({ context, stdout, stderr }: PythonOptions): number {
     if (context === false || context === undefined) return 0
-    return native.createContext(context === true ? 'isolated' : String(context), stdout, stderr)
+    const kind = context === true ? 'isolated' : context === (TASK_CONTEXT as any) ? 'task' : String(context)
+    return native.createContext(kind, stdout, stderr)
   }
 
   /** This instance's owner id; throws once it is closed. */
@@ -267,6 +292,11 @@ export class Python {
     if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1)) {
       return Promise.reject(codedError('ERR_PY_INVALID_ARG', 'timeoutMs must be a number of milliseconds from 0 to 2^31 - 1'))
     }
+    return this.#close(timeoutMs, true)
+  }
+
+  #close(timeoutMs: number, warn: boolean): Promise<boolean> {
+    if (this.#closing !== undefined) return this.#closing
     this.#modules.clear()
     if (this.#interp === 0) {
       native.clear(this.#ownerId)
@@ -275,7 +305,7 @@ export class Python {
     }
     const interp = this.#interp
     this.#closing = submit((call) => native.closeContext(interp, timeoutMs, call)).then((ended: boolean) => {
-      if (!ended) {
+      if (!ended && warn) {
         process.emitWarning(
           `pyembed: a context's Python threads were still running ${timeoutMs} ms after close(); its interpreter is left alive`,
           { code: 'PYEMBED_CONTEXT_LEFT_ALIVE' },

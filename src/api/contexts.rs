@@ -167,6 +167,7 @@ pub fn create_context(
         let kind = match kind.as_str() {
             "isolated" => Kind::Isolated,
             "shared-gil" => Kind::SharedGil,
+            "task" => Kind::Task,
             other => {
                 return Err(Error::invalid_arg(format!(
                     "context must be true, 'isolated' or 'shared-gil', not {other:?}"

@@ -32,6 +32,8 @@ pub enum Kind {
     Isolated,
     /// Shares the main GIL and allocator; single-phase-init extension modules load.
     SharedGil,
+    /// Isolated, and may start processes (`subprocess`; `os.fork` stays refused): a task's.
+    Task,
 }
 
 /// `'own-gil'` where isolated contexts get their own GIL (Python 3.12+), else `'shared-gil'`.
@@ -257,11 +259,11 @@ impl Interp {
 /// The runtime is initialized; this thread has no thread state.
 #[cfg(Py_3_12)]
 unsafe fn new_interpreter(kind: Kind) -> Result<*mut ffi::PyThreadState> {
-    let isolated = kind == Kind::Isolated;
+    let isolated = kind != Kind::SharedGil;
     let config = ffi::PyInterpreterConfig {
         use_main_obmalloc: (!isolated).into(),
         allow_fork: 0,
-        allow_exec: 0,
+        allow_exec: (kind == Kind::Task).into(),
         allow_threads: 1,
         allow_daemon_threads: 0,
         check_multi_interp_extensions: isolated.into(),

@@ -65,6 +65,131 @@ def event_loop():
     return _loop
 
 
+def loop():
+    """This interpreter's reactor: the asyncio loop running on its own thread (`pyembed-asyncio`),
+    beside the thread that runs the interpreter's code. Use its thread-safe methods from other
+    threads (`call_soon_threadsafe`, `asyncio.run_coroutine_threadsafe`); on the reactor thread
+    itself (inside `execute`/`schedule` callbacks) any loop method: `call_later`, `add_reader`."""
+    return event_loop()
+
+
+def _on_reactor():
+    return _loop_thread is not None and _threading.current_thread() is _loop_thread
+
+
+def execute(fn, *args):
+    """Runs `fn(*args)` on the reactor thread; returns a `concurrent.futures.Future` of its
+    result. Called on the reactor thread itself, `fn` runs at once."""
+    import concurrent.futures
+    future = concurrent.futures.Future()
+
+    def run():
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = fn(*args)
+        except BaseException as e:
+            future.set_exception(e)
+        else:
+            future.set_result(result)
+
+    if _on_reactor():
+        run()
+    else:
+        event_loop().call_soon_threadsafe(run)
+    return future
+
+
+class Scheduled:
+    """A call scheduled on the reactor (`schedule`): `cancel()` it, or `reschedule(delay)`."""
+
+    def __init__(self, loop, delay, fn, args):
+        self._loop = loop
+        self._fn = fn
+        self._args = args
+        self._lock = _threading.Lock()
+        self._handle = None
+        self._state = 'pending'  # 'pending' | 'running' | 'done' | 'cancelled'
+        self._generation = 0
+        self._at(delay)
+
+    def _at(self, delay):
+        generation = self._generation
+
+        def arm():
+            with self._lock:
+                if self._generation != generation or self._state != 'pending':
+                    return
+                if self._handle is not None:
+                    self._handle.cancel()
+                self._handle = self._loop.call_later(max(0.0, delay), self._fire, generation)
+
+        if _on_reactor():
+            arm()
+        else:
+            self._loop.call_soon_threadsafe(arm)
+
+    def _fire(self, generation):
+        with self._lock:
+            if self._generation != generation or self._state != 'pending':
+                return
+            self._state = 'running'
+        try:
+            self._fn(*self._args)
+        finally:
+            with self._lock:
+                if self._state == 'running':
+                    self._state = 'done'
+
+    def cancel(self):
+        """Stops the call if it has not started; returns True if it was pending."""
+        with self._lock:
+            if self._state != 'pending':
+                return False
+            self._state = 'cancelled'
+            self._generation += 1
+            handle = self._handle
+        if handle is not None:
+            if _on_reactor():
+                handle.cancel()
+            else:
+                self._loop.call_soon_threadsafe(handle.cancel)
+        return True
+
+    def reschedule(self, delay):
+        """Runs the call `delay` seconds from now instead (again, if it already ran)."""
+        with self._lock:
+            if self._state == 'running':
+                raise RuntimeError('a scheduled call cannot be rescheduled while it runs')
+            self._state = 'pending'
+            self._generation += 1
+        self._at(_delay(delay))
+        return self
+
+    def pending(self):
+        """True until the call starts or is cancelled."""
+        return self._state == 'pending'
+
+
+def _delay(delay):
+    delay = float(delay)
+    if delay != delay or delay < 0:
+        raise ValueError('delay must be a number of seconds, at least 0')
+    return delay
+
+
+def schedule(delay, fn, *args):
+    """Runs `fn(*args)` on the reactor thread `delay` seconds from now; returns a `Scheduled`
+    handle (`cancel()`, `reschedule(delay)`). Exceptions go to the loop's exception handler."""
+    return Scheduled(event_loop(), _delay(delay), fn, args)
+
+
+def __getattr__(name):
+    if name == 'task':
+        raise ImportError('pyembed.task exists only inside a task (run by pyembed Tasks)')
+    raise AttributeError(f"module 'pyembed' has no attribute {name!r}")
+
+
 def _guard_exit():
     """os._exit() ends the whole host process (a Node or Electron app), not just Python: refuse
     it there, as sys.exit() is (it raises SystemExit). A forked child still exits."""
@@ -80,6 +205,21 @@ def _guard_exit():
 
     _exit.__doc__ = real_exit.__doc__
     _os._exit = posix._exit = _exit
+
+
+def _guard_fork():
+    """A forked copy of the host process would start with this sub-interpreter and die in
+    CPython's after-fork code (3.10/3.11 do not refuse it; 3.12+ contexts refuse it already):
+    refuse it as 3.12 does. `subprocess` is unaffected (it forks and execs in C)."""
+    import posix
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError('fork not supported for subinterpreters (pyembed context)')
+
+    for name in ('fork', 'forkpty'):
+        if hasattr(posix, name):
+            setattr(posix, name, refuse)
+            setattr(_os, name, refuse)
 
 
 def _guard_signals():
@@ -111,6 +251,7 @@ def _setup_context():
     global _in_context
     _in_context = True
     _guard_exit()
+    _guard_fork()
 
 
 def _run_exit_hooks():
@@ -207,24 +348,39 @@ def _close_context(timeout):
                 stream.flush()
             except BaseException:
                 pass
-    loop, thread = _loop, _loop_thread
-    if loop is not None:
-        import asyncio
+    _stop_reactor(left())
 
-        async def cancel_all():
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
-        try:
-            asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(left())
-        except BaseException:
-            pass
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(left())
-        if not thread.is_alive():
-            loop.close()
+def _stop_reactor(timeout):
+    """Cancels the reactor's asyncio tasks and stops its thread, waiting up to `timeout`
+    seconds; the next use starts a fresh one. Returns False if the thread is still running."""
+    global _loop, _loop_thread
+    import time
+    deadline = time.monotonic() + timeout
+    with _loop_lock:
+        loop, thread = _loop, _loop_thread
+        if loop is None:
+            return True
+        _loop = _loop_thread = None
+    import asyncio
+
+    async def cancel_all():
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(
+            max(0.0, deadline - time.monotonic()))
+    except BaseException:
+        pass
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(max(0.0, deadline - time.monotonic()))
+    if thread.is_alive():
+        return False
+    loop.close()
+    return True
 
 
 def _schedule(coroutine, done):

@@ -1,0 +1,281 @@
+"""The task runner of a task interpreter (module `_pyembed_tasks`): runs one task's script at a
+time as `__main__`, then puts the interpreter back as it was before the first task, so that the
+next task sees none of its globals, modules, `sys.path` or `sys.argv` changes.
+
+Loaded by src/task/runner.rs, which sets the native functions `_recv`, `_post`, `_unrecv` and
+`_sleep` (mailboxes live in Rust: a message between tasks never waits for the JS thread).
+The TS `Tasks` class calls `prepare()` once, then `run()` and `reset()` for each task.
+"""
+import builtins
+import sys
+import threading
+import time
+
+import pyembed
+
+_TEXT, _BYTES, _JSON = 0, 1, 2
+
+#: What the interpreter looked like before its first task (set by `prepare`).
+_baseline = None
+
+
+class _Baseline:
+    def __init__(self):
+        self.modules = set(sys.modules)
+        self.main = sys.modules['__main__']
+        self.path = list(sys.path)
+        self.argv = list(sys.argv)
+        self.meta_path = list(sys.meta_path)
+        self.path_hooks = list(sys.path_hooks)
+        self.builtins = dict(builtins.__dict__)
+        self.stdout, self.stderr, self.stdin = sys.stdout, sys.stderr, sys.stdin
+        self.excepthook = sys.excepthook
+        self.recursion_limit = sys.getrecursionlimit()
+        self.sleep = time.sleep
+        self.threads = _thread_count()
+
+
+def _thread_count():
+    import _thread
+    return _thread._count()
+
+
+def prepare():
+    """Records the clean state, once, before the first task."""
+    global _baseline
+    if _baseline is None:
+        _baseline = _Baseline()
+
+
+def _encode(data):
+    if isinstance(data, str):
+        return _TEXT, data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return _BYTES, bytes(data)
+    import json
+    try:
+        return _JSON, json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f'a message must be str, bytes or JSON-able: {e}') from None
+
+
+def _decode(kind, payload):
+    if kind == _JSON:
+        import json
+        return json.loads(payload)
+    return payload
+
+
+class Task:
+    """`from pyembed import task`: the running task, seen from its own script."""
+
+    def __init__(self, spec, host):
+        self.id = spec['id']
+        self.parent_id = spec['parentId']
+        self.workdir = spec['workdir']
+        self.script_params = spec['params']
+        self.params = {
+            'pid': self.id,
+            'parentPid': self.parent_id,
+            'applicationPath': spec['appPath'],
+            'scriptPath': spec['script'],
+            'scriptParams': self.script_params,
+            'outputPath': self.workdir,
+        }
+        self._host = host
+        self._value = None
+        self._has_value = False
+
+    def __repr__(self):
+        return f'<pyembed task {self.id}>'
+
+    def result(self, value):
+        """Sets the task's value (what `task.result` resolves with in JS, converted as usual)."""
+        self._value = value
+        self._has_value = True
+
+    def run(self, script, params=None, argv=None):
+        """Starts a child task running `script` (relative to the application path) with
+        `params`; returns its id at once. The child may outlive this task."""
+        if params is not None and not isinstance(params, dict):
+            raise TypeError('params must be a dict')
+        if argv is not None:
+            argv = [str(a) for a in argv]
+        return self._call_host('run', script, params, argv)
+
+    def send(self, to, data):
+        """Sends `data` (str, bytes, or a JSON-able value) to task `to`, or to the host if `to`
+        is None. Raises RuntimeError if that task has ended."""
+        kind, payload = _encode(data)
+        if to is None:
+            self._call_host('send', kind, payload)
+        else:
+            _post(str(to), kind, payload)
+
+    def recv(self, timeout=None):
+        """The next message sent to this task, in order; waits up to `timeout` seconds (None:
+        no limit), then raises TimeoutError."""
+        kind, payload = _recv(self.id, timeout)
+        return _decode(kind, payload)
+
+    async def recv_async(self, timeout=None):
+        """`recv()` for coroutines: waits on a thread of its own, leaving the loop free."""
+        import asyncio
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def deliver(outcome, value):
+            if future.cancelled():
+                if outcome == 'message':  # nobody takes it now: back in front of the queue
+                    _unrecv(self.id, *value)
+                return
+            if outcome == 'message':
+                future.set_result(_decode(*value))
+            else:
+                future.set_exception(value)
+
+        def wait():
+            try:
+                value, outcome = _recv(self.id, timeout), 'message'
+            except BaseException as e:
+                value, outcome = e, 'error'
+            try:
+                loop.call_soon_threadsafe(deliver, outcome, value)
+            except RuntimeError:  # the loop is closed
+                if outcome == 'message':
+                    _unrecv(self.id, *value)
+
+        threading.Thread(target=wait, name='pyembed-task-recv').start()
+        return await future
+
+    def set_timeout(self, seconds):
+        """Changes this task's timeout to `seconds` from its start (below 0: no limit)."""
+        self._call_host('timeout', float(seconds))
+
+    def _call_host(self, op, *args):
+        status, value = self._host(op, *args)
+        if status == 'ok':
+            return value
+        errors = {'ERR_PY_TASK_NOT_FOUND': FileNotFoundError, 'ERR_PY_INVALID_ARG': ValueError}
+        raise errors.get(status, RuntimeError)(value)
+
+
+def _exit_code(exit):
+    """What `python script.py` exits with for a `SystemExit`."""
+    code = exit.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def run(spec, host):
+    """Runs the task `spec` describes; returns `{exitCode, value, hasValue}`, or raises what the
+    script raised (its traceback printed to stderr first, as Python does)."""
+    import types
+    task = Task(spec, host)
+    script = spec['script']
+    pyembed.task = task
+    sys.argv = [script, *spec['argv']]
+    sys.path[:] = [spec['appPath'], *_baseline.path]
+    time.sleep = _interruptible_sleep(task.id)
+    main = types.ModuleType('__main__')
+    main.__file__ = script
+    main.__builtins__ = builtins
+    sys.modules['__main__'] = main
+    with open(script, 'rb') as f:
+        source = f.read()
+    failure = None
+    exit_code = 0
+    try:
+        code = compile(source, script, 'exec', dont_inherit=True)
+        exec(code, main.__dict__)
+    except SystemExit as e:
+        exit_code = _exit_code(e)
+    except pyembed.Cancelled:
+        raise
+    except BaseException as e:
+        failure = e.with_traceback(e.__traceback__.tb_next)  # not this frame
+        import traceback
+        traceback.print_exception(type(failure), failure, failure.__traceback__)
+    _shutdown()
+    if failure is not None:
+        raise failure
+    return {'exitCode': exit_code, 'value': task._value, 'hasValue': task._has_value}
+
+
+def _interruptible_sleep(task_id):
+    real = _baseline.sleep
+
+    def sleep(seconds):
+        if not _sleep(task_id, seconds):
+            raise pyembed.Cancelled('the task was cancelled')
+
+    sleep.__doc__ = real.__doc__
+    return sleep
+
+
+def _shutdown():
+    """What ends a Python process after its script: threading's exit hooks and a join of the
+    threads the script started (while the task's timeout allows), then atexit; output flushed."""
+    threading_hooks = getattr(threading, '_threading_atexits', None)
+    for hook in reversed(list(threading_hooks or ())):
+        try:
+            hook()
+        except BaseException:
+            sys.excepthook(*sys.exc_info())
+    if threading_hooks is not None:
+        threading_hooks.clear()
+    own = (threading.main_thread(), pyembed._loop_thread)  # the reactor stops at reset
+    for thread in threading.enumerate():
+        if thread not in own and not thread.daemon and thread.is_alive():
+            while thread.is_alive():  # in slices, so that a cancellation lands
+                thread.join(0.05)
+    import atexit
+    atexit._run_exitfuncs()
+    atexit._clear()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+def reset():
+    """Puts the interpreter back as `prepare` found it. Returns False if it cannot be reused
+    (a thread the task started is still running)."""
+    base = _baseline
+    pyembed.__dict__.pop('task', None)
+    time.sleep = base.sleep
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    reactor_stopped = pyembed._stop_reactor(1.0)
+    for name in [n for n in sys.modules if n not in base.modules]:
+        del sys.modules[name]
+    sys.modules['__main__'] = base.main
+    sys.path[:] = base.path
+    sys.argv[:] = base.argv
+    sys.meta_path[:] = base.meta_path
+    sys.path_hooks[:] = base.path_hooks
+    sys.path_importer_cache.clear()
+    current = builtins.__dict__
+    for name in [n for n in current if n not in base.builtins]:
+        del current[name]
+    current.update(base.builtins)
+    sys.stdout, sys.stderr, sys.stdin = base.stdout, base.stderr, base.stdin
+    sys.excepthook = base.excepthook
+    sys.setrecursionlimit(base.recursion_limit)
+    sys.settrace(None)
+    sys.setprofile(None)
+    threading.settrace(None)
+    threading.setprofile(None)
+    import atexit
+    atexit._clear()
+    import gc
+    gc.collect()
+    return reactor_stopped and _thread_count() <= base.threads

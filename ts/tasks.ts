@@ -1,0 +1,543 @@
+// Supervised tasks: Python scripts run as `__main__` in task interpreters (isolated contexts
+// that may start processes), with parameters, timeouts, memory limits, work directories,
+// captured output, child tasks and messages. Interpreters are kept and reused (the runner puts
+// each back as it was: see src/task/runner.py); one that cannot be reused is retired.
+import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { closeSync, mkdirSync, openSync, realpathSync, statSync, writeSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { isAbsolute, join, relative, resolve } from 'node:path'
+
+import native = require('./native')
+import { codedError, PythonError } from './errors'
+import { callOptions } from './kwargs'
+import { type PyObject } from './proxy'
+import { internals, Python } from './python'
+
+export type TaskState = 'queued' | 'running' | 'done' | 'failed' | 'timeout' | 'memory' | 'cancelled'
+
+export interface OutputLine {
+  stream: 'stdout' | 'stderr'
+  /** One line, without its newline. */
+  text: string
+  /** When it arrived (`Date.now()`). */
+  t: number
+}
+
+export interface TaskResult {
+  id: string
+  state: Exclude<TaskState, 'queued' | 'running'>
+  /** 0 for `done`; `sys.exit(n)` gives n, an uncaught exception 1; null if it never ended. */
+  exitCode: number | null
+  /** What the script passed to `task.result(value)` (undefined if nothing). */
+  value: unknown
+  /** The last 1 MB of its output lines. */
+  output: OutputLine[]
+  /** True if earlier output lines were dropped from `output` (output.log has them all). */
+  outputTruncated: boolean
+  /** `failed`: the uncaught exception (a `PythonError` with traceback); otherwise null. */
+  error: Error | null
+  /** From start to end, or null if it never started. */
+  durationMs: number | null
+  /** Memory its interpreter took at most, in bytes (null without a limit). */
+  peakMemory: number | null
+}
+
+export interface TasksOptions {
+  /** Where scripts and their local modules live: `sys.path[0]` of every task. */
+  appPath: string
+  /** Each task gets `workRoot/<id>/` (created; kept after it ends). */
+  workRoot: string
+  /** Parameters of every task, under each task's own (the task's win). */
+  params?: Record<string, unknown>
+  /** Default timeout per task, in seconds (default 300); below 0: none. */
+  timeoutSec?: number
+  /** Default memory limit per task, in MB (default 100); below 0: none. */
+  memoryLimitMb?: number
+  /** Tasks running at once (default: available parallelism); the rest queue. */
+  concurrency?: number
+  /** How long an interrupted task may take to stop before it is abandoned (default 2000 ms). */
+  graceMs?: number
+}
+
+export interface RunOptions {
+  params?: Record<string, unknown>
+  /** `sys.argv[1:]`. */
+  argv?: string[]
+  timeoutSec?: number
+  memoryLimitMb?: number
+  /** Each output line as it arrives. */
+  onOutput?: (text: string, stream: 'stdout' | 'stderr') => void
+}
+
+export interface TasksCloseResult {
+  /** Tasks whose interpreters were still busy (a blocking call) when they were given up. */
+  abandoned: string[]
+}
+
+const MB = 1024 * 1024
+const OUTPUT_KEPT = MB
+const MESSAGE_TEXT = 0
+const MESSAGE_BYTES = 1
+const MESSAGE_JSON = 2
+type Ending = 'timeout' | 'cancelled' | 'memory'
+
+function invalid(message: string): Error {
+  return codedError('ERR_PY_INVALID_ARG', message)
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
+function seconds(v: unknown, what: string, fallback: number): number {
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || Number.isNaN(v)) throw invalid(`${what} must be a number`)
+  return v
+}
+
+function checkParams(v: unknown, what: string): Record<string, unknown> {
+  if (v === undefined) return {}
+  if (!isPlainObject(v)) throw invalid(`${what} must be a plain object`)
+  try {
+    JSON.stringify(v)
+  } catch (e) {
+    throw invalid(`${what} must be JSON-able: ${(e as Error).message}`)
+  }
+  return v
+}
+
+/** What crosses to the task: a string, bytes, or JSON text. */
+function encodeMessage(data: unknown): [number, string | Uint8Array] {
+  if (typeof data === 'string') return [MESSAGE_TEXT, data]
+  if (ArrayBuffer.isView(data)) {
+    return [MESSAGE_BYTES, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)]
+  }
+  let json: string | undefined
+  try {
+    json = JSON.stringify(data)
+  } catch (e) {
+    throw invalid(`a message must be a string, a Buffer or JSON-able: ${(e as Error).message}`)
+  }
+  if (json === undefined) throw invalid('a message must be a string, a Buffer or JSON-able')
+  return [MESSAGE_JSON, json]
+}
+
+function decodeMessage(kind: number, payload: unknown): unknown {
+  if (kind === MESSAGE_JSON) return JSON.parse(payload as string)
+  if (kind === MESSAGE_BYTES) return Buffer.from(payload as Uint8Array)
+  return payload
+}
+
+/** A task interpreter, reused from task to task. */
+class Worker {
+  task: Task | null = null
+  readonly py: Python
+  readonly runner: PyObject
+
+  constructor(output: (worker: Worker, stream: 'stdout' | 'stderr', text: string) => void) {
+    this.py = internals.taskContext({
+      stdout: (text) => output(this, 'stdout', text),
+      stderr: (text) => output(this, 'stderr', text),
+    })
+    this.runner = internals.runner(this.py)
+    this.py.call(this.runner, 'prepare')
+  }
+
+  get interp(): number {
+    return internals.interp(this.py)
+  }
+}
+
+/** One run of a script: its state, its result (a promise that never rejects), its messages. */
+export class Task extends EventEmitter {
+  readonly id: string
+  readonly parentId: string | null
+  /** The script's absolute path. */
+  readonly script: string
+  state: TaskState = 'queued'
+  startedAt: Date | null = null
+  endedAt: Date | null = null
+  /** Settles once the task ended, whatever the outcome. */
+  readonly result: Promise<TaskResult>
+
+  /** @internal */ readonly spec: {
+    params: Record<string, unknown>
+    argv: string[]
+    timeoutSec: number
+    memoryLimitMb: number
+    onOutput?: RunOptions['onOutput']
+    workdir: string
+  }
+  /** @internal */ readonly children: Task[] = []
+  /** @internal Why it is being stopped, once it is. */ ending: Ending | null = null
+  /** @internal */ output: OutputLine[] = []
+  /** @internal */ outputBytes = 0
+  /** @internal */ outputTruncated = false
+  /** @internal */ log: number | null = null
+  /** @internal */ timer: NodeJS.Timeout | null = null
+  /** @internal */ abort: AbortController | null = null
+  /** @internal */ resolve!: (r: TaskResult) => void
+  readonly #runner: Tasks
+
+  /** @internal */
+  constructor(runner: Tasks, id: string, parentId: string | null, script: string, spec: Task['spec']) {
+    super()
+    this.#runner = runner
+    this.id = id
+    this.parentId = parentId
+    this.script = script
+    this.spec = spec
+    this.result = new Promise((resolve) => (this.resolve = resolve))
+  }
+
+  /** Stops the task (queued: at once; running: interrupted, see README); with `children`,
+   * its child tasks too, recursively. Does nothing once it ended. */
+  cancel({ children = false }: { children?: boolean } = {}): void {
+    this.#runner.cancel(this, children)
+  }
+
+  /** Sends `data` (a string, a Buffer/TypedArray, or a JSON-able value) to the task, which
+   * takes it with `task.recv()`. `ERR_PY_TASK_ENDED` once it ended. */
+  send(data: unknown): void {
+    const [kind, payload] = encodeMessage(data)
+    native.taskMailboxPost(this.id, kind, payload)
+  }
+
+  get ended(): boolean {
+    return this.endedAt !== null
+  }
+}
+
+/** Runs Python scripts as supervised tasks. See the README's "Tasks" section. */
+export class Tasks extends EventEmitter {
+  readonly appPath: string
+  readonly workRoot: string
+  readonly #realApp: string
+  readonly #params: Record<string, unknown>
+  readonly #timeoutSec: number
+  readonly #memoryLimitMb: number
+  readonly #concurrency: number
+  readonly #graceMs: number
+  readonly #tasks = new Map<string, Task>()
+  readonly #queue: Task[] = []
+  readonly #idle: Worker[] = []
+  /** Workers running a task or being reset. */
+  readonly #busy = new Set<Worker>()
+  readonly #abandoned: string[] = []
+  #closing: Promise<TasksCloseResult> | null = null
+
+  constructor(options: TasksOptions) {
+    super()
+    if (!isPlainObject(options)) throw invalid('options must be an object')
+    const { appPath, workRoot } = options
+    if (typeof appPath !== 'string' || appPath === '') throw invalid('appPath must be a directory path')
+    if (typeof workRoot !== 'string' || workRoot === '') throw invalid('workRoot must be a directory path')
+    this.appPath = resolve(appPath)
+    try {
+      if (!statSync(this.appPath).isDirectory()) throw new Error('not a directory')
+      this.#realApp = realpathSync(this.appPath)
+    } catch (e) {
+      throw invalid(`appPath ${this.appPath} is not a directory: ${(e as Error).message}`)
+    }
+    this.workRoot = resolve(workRoot)
+    this.#params = checkParams(options.params, 'params')
+    this.#timeoutSec = seconds(options.timeoutSec, 'timeoutSec', 300)
+    this.#memoryLimitMb = seconds(options.memoryLimitMb, 'memoryLimitMb', 100)
+    const concurrency = options.concurrency ?? availableParallelism()
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+      throw invalid('concurrency must be an integer from 1 to 256')
+    }
+    this.#concurrency = concurrency
+    const graceMs = options.graceMs ?? 2000
+    if (typeof graceMs !== 'number' || !(graceMs >= 0 && graceMs <= 2 ** 31 - 1)) {
+      throw invalid('graceMs must be a number of milliseconds from 0 to 2^31 - 1')
+    }
+    this.#graceMs = graceMs
+  }
+
+  /** Queues `script` (a path relative to `appPath`) as a new task; runs it as soon as the
+   * concurrency bound allows. */
+  run(script: string, options: RunOptions = {}): Task {
+    return this.#create(script, options, null)
+  }
+
+  /** The task `id`, if this runner made it. */
+  get(id: string): Task | undefined {
+    return this.#tasks.get(id)
+  }
+
+  /** Every task this runner made, children included, in creation order. */
+  list(): Task[] {
+    return [...this.#tasks.values()]
+  }
+
+  /** Cancels what is queued and running, waits for the running tasks to stop (each within the
+   * grace period), then ends the interpreters. Calling it again returns the same promise. */
+  close(): Promise<TasksCloseResult> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<TasksCloseResult> {
+    for (const task of this.#tasks.values()) this.cancel(task, false)
+    await Promise.all([...this.#tasks.values()].map((t) => t.result))
+    while (this.#busy.size > 0) await new Promise((r) => setTimeout(r, 5))
+    await Promise.all(this.#idle.splice(0).map((w) => internals.close(w.py, 1000)))
+    return { abandoned: [...this.#abandoned] }
+  }
+
+  #create(script: string, options: RunOptions, parent: Task | null): Task {
+    if (this.#closing !== null) throw codedError('ERR_PY_CONTEXT_CLOSED', 'this Tasks runner is closed')
+    if (!isPlainObject(options)) throw invalid('options must be an object')
+    const path = this.#resolve(script)
+    const params = { ...this.#params, ...checkParams(options.params, 'params') }
+    const argv = options.argv ?? []
+    if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string')) throw invalid('argv must be an array of strings')
+    const onOutput = options.onOutput as unknown
+    if (onOutput !== undefined && typeof onOutput !== 'function') throw invalid('onOutput must be a function')
+    const timeoutSec = seconds(options.timeoutSec, 'timeoutSec', this.#timeoutSec)
+    const memoryLimitMb = seconds(options.memoryLimitMb, 'memoryLimitMb', this.#memoryLimitMb)
+    const id = randomUUID()
+    const workdir = join(this.workRoot, id)
+    const task = new Task(this, id, parent?.id ?? null, path, {
+      params,
+      argv: [...argv],
+      timeoutSec,
+      memoryLimitMb,
+      onOutput: onOutput as RunOptions['onOutput'],
+      workdir,
+    })
+    native.taskMailboxOpen(id)
+    this.#tasks.set(id, task)
+    parent?.children.push(task)
+    this.#queue.push(task)
+    this.emit('task', task)
+    queueMicrotask(() => this.#pump())
+    return task
+  }
+
+  /** The absolute path of `script`, which must be a file inside `appPath`. */
+  #resolve(script: string): string {
+    if (typeof script !== 'string' || script === '' || script.includes('\0')) {
+      throw invalid('script must be a path relative to appPath')
+    }
+    const path = resolve(this.appPath, script)
+    const notFound = (why: string) => codedError('ERR_PY_TASK_NOT_FOUND', `no task script ${JSON.stringify(script)}: ${why}`)
+    const inside = (root: string, p: string) => {
+      const rel = relative(root, p)
+      return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)
+    }
+    if (!inside(this.appPath, path)) throw notFound(`it is outside appPath ${this.appPath}`)
+    let real: string
+    try {
+      real = realpathSync(path)
+      if (!statSync(real).isFile()) throw new Error('not a file')
+    } catch (e) {
+      throw notFound((e as Error).message)
+    }
+    if (!inside(this.#realApp, real)) throw notFound(`it leads outside appPath ${this.appPath}`)
+    return path
+  }
+
+  /** Starts queued tasks while the concurrency bound allows. */
+  #pump(): void {
+    while (this.#queue.length > 0 && (this.#idle.length > 0 || this.#busy.size < this.#concurrency)) {
+      const task = this.#queue.shift()!
+      if (task.state !== 'queued') continue
+      let worker: Worker
+      try {
+        worker = this.#idle.pop() ?? new Worker((w, stream, text) => this.#output(w, stream, text))
+      } catch (e) {
+        this.#end(task, 'failed', { error: e as Error })
+        continue
+      }
+      this.#start(worker, task)
+    }
+  }
+
+  #start(worker: Worker, task: Task): void {
+    this.#busy.add(worker)
+    worker.task = task
+    task.state = 'running'
+    task.startedAt = new Date()
+    const { spec } = task
+    try {
+      mkdirSync(spec.workdir, { recursive: true })
+      task.log = openSync(join(spec.workdir, 'output.log'), 'a')
+    } catch (e) {
+      worker.task = null
+      this.#release(worker, true)
+      this.#end(task, 'failed', { error: e as Error })
+      return
+    }
+    this.#arm(task, spec.timeoutSec)
+    task.abort = new AbortController()
+    const call = {
+      id: task.id,
+      parentId: task.parentId,
+      script: task.script,
+      argv: spec.argv,
+      appPath: this.appPath,
+      workdir: spec.workdir,
+      params: spec.params,
+    }
+    const host = (op: string, ...args: unknown[]) => this.#host(task, op, args)
+    worker.py.call_async(worker.runner, 'run', [call, host], callOptions({ signal: task.abort.signal })).then(
+      (r: { exitCode: number; value: unknown; hasValue: boolean }) =>
+        this.#finished(worker, task, r.exitCode === 0 ? 'done' : 'failed', {
+          exitCode: r.exitCode,
+          value: r.hasValue ? r.value : undefined,
+        }),
+      (error: Error) =>
+        task.ending !== null
+          ? this.#finished(worker, task, task.ending, {})
+          : this.#finished(worker, task, 'failed', {
+              exitCode: error instanceof PythonError ? 1 : null,
+              error,
+            }),
+    )
+  }
+
+  /** (Re)arms the task's timeout, counted from its start. */
+  #arm(task: Task, timeoutSec: number): void {
+    if (task.timer !== null) clearTimeout(task.timer)
+    task.timer = null
+    if (timeoutSec < 0 || task.startedAt === null) return
+    const left = Math.max(0, task.startedAt.getTime() + timeoutSec * 1000 - Date.now())
+    task.timer = setTimeout(() => this.#interrupt(task, 'timeout'), Math.min(left, 2 ** 31 - 1))
+    task.timer.unref()
+  }
+
+  /** Stops a running task: its call is aborted (`pyembed.Cancelled` at its next bytecode) and
+   * its waits end. */
+  #interrupt(task: Task, why: Ending): void {
+    if (task.state !== 'running' || task.ending !== null) return
+    task.ending = why
+    native.taskMailboxInterrupt(task.id)
+    task.abort?.abort()
+  }
+
+  /** @internal `Task.cancel`. */
+  cancel(task: Task, children: boolean): void {
+    if (children) for (const child of task.children) this.cancel(child, true)
+    if (task.state === 'queued') this.#end(task, 'cancelled', {})
+    else this.#interrupt(task, 'cancelled')
+  }
+
+  /** The run call settled: the task's outcome is known, its interpreter may still be busy
+   * (an interrupted task). The worker is reset for the next task, or retired. */
+  #finished(worker: Worker, task: Task, state: TaskResult['state'], outcome: Partial<TaskResult>): void {
+    native.taskMailboxClose(task.id)
+    const reset = worker.py.call_async(worker.runner, 'reset').then(
+      (clean: boolean) => clean,
+      () => false,
+    )
+    if (task.ending === null) {
+      this.#end(task, state, outcome)
+      reset.then((clean) => this.#release(worker, !clean))
+      return
+    }
+    // Interrupted: it ends once its interpreter is free again, or is abandoned after the grace.
+    let grace: NodeJS.Timeout | undefined
+    const given = new Promise<'abandoned'>((r) => {
+      grace = setTimeout(() => r('abandoned'), this.#graceMs)
+    })
+    Promise.race([reset, given]).then((clean) => {
+      clearTimeout(grace)
+      if (clean === 'abandoned') {
+        this.#abandoned.push(task.id)
+        this.#end(task, state, outcome)
+        this.#release(worker, true)
+      } else {
+        this.#end(task, state, outcome)
+        this.#release(worker, !clean)
+      }
+    })
+  }
+
+  /** The worker is free again: back to the pool, or retired (closed, in the background). */
+  #release(worker: Worker, retire: boolean): void {
+    worker.task = null
+    this.#busy.delete(worker)
+    if (retire || this.#closing !== null) {
+      internals.close(worker.py, retire ? 0 : 1000).catch(() => {})
+    } else {
+      this.#idle.push(worker)
+    }
+    this.#pump()
+  }
+
+  #end(task: Task, state: TaskResult['state'], outcome: Partial<TaskResult>): void {
+    if (task.endedAt !== null) return
+    if (task.timer !== null) clearTimeout(task.timer)
+    task.timer = null
+    if (task.log !== null) {
+      closeSync(task.log)
+      task.log = null
+    }
+    native.taskMailboxClose(task.id)
+    task.state = state
+    task.endedAt = new Date()
+    const r: TaskResult = {
+      id: task.id,
+      state,
+      exitCode: outcome.exitCode ?? (state === 'done' ? 0 : null),
+      value: outcome.value,
+      output: task.output,
+      outputTruncated: task.outputTruncated,
+      error: outcome.error ?? null,
+      durationMs: task.startedAt === null ? null : task.endedAt.getTime() - task.startedAt.getTime(),
+      peakMemory: outcome.peakMemory ?? null,
+    }
+    task.resolve(r)
+    task.emit('end', r)
+  }
+
+  /** Output of the task running on `worker`: split into lines, kept, logged, streamed. */
+  #output(worker: Worker, stream: 'stdout' | 'stderr', text: string): void {
+    const task = worker.task
+    if (task === null || task.endedAt !== null) return
+    if (task.log !== null) writeSync(task.log, text)
+    const t = Date.now()
+    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n')
+    for (const line of lines) {
+      task.output.push({ stream, text: line, t })
+      task.outputBytes += Buffer.byteLength(line) + 1
+      task.spec.onOutput?.(line, stream)
+    }
+    while (task.outputBytes > OUTPUT_KEPT && task.output.length > 1) {
+      task.outputBytes -= Buffer.byteLength(task.output.shift()!.text) + 1
+      task.outputTruncated = true
+    }
+  }
+
+  /** What a task's Python code asks of its host: `[status, value]`, status 'ok' or a code. */
+  #host(task: Task, op: string, args: unknown[]): [string, unknown] {
+    try {
+      switch (op) {
+        case 'run': {
+          const [script, params, argv] = args as [string, Record<string, unknown> | null, string[] | null]
+          const child = this.#create(script, { params: params ?? undefined, argv: argv ?? undefined }, task)
+          return ['ok', child.id]
+        }
+        case 'send': {
+          const [kind, payload] = args as [number, unknown]
+          task.emit('message', decodeMessage(kind, payload))
+          return ['ok', null]
+        }
+        case 'timeout': {
+          task.spec.timeoutSec = args[0] as number
+          if (task.state === 'running') this.#arm(task, task.spec.timeoutSec)
+          return ['ok', null]
+        }
+        default:
+          return ['ERR_PY_INVALID_ARG', `unknown request ${op}`]
+      }
+    } catch (e) {
+      return [(e as { code?: string }).code ?? 'ERR_PY_JS_EXCEPTION', (e as Error).message ?? String(e)]
+    }
+  }
+}
