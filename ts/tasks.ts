@@ -82,6 +82,16 @@ const MESSAGE_BYTES = 1
 const MESSAGE_JSON = 2
 type Ending = 'timeout' | 'cancelled' | 'memory'
 
+/** What the runner's `run` returns (src/task/runner.py). */
+interface RunOutcome {
+  exitCode: number
+  value: unknown
+  hasValue: boolean
+  error: { type: string; message: string; traceback: string } | null
+  /** Whether the interpreter could be put back as it was. */
+  clean: boolean
+}
+
 function invalid(message: string): Error {
   return codedError('ERR_PY_INVALID_ARG', message)
 }
@@ -386,19 +396,17 @@ export class Tasks extends EventEmitter {
     }
     const host = (op: string, ...args: unknown[]) => this.#host(task, op, args)
     worker.py.call_async(worker.runner, 'run', [call, host], callOptions({ signal: task.abort.signal })).then(
-      (r: { exitCode: number; value: unknown; hasValue: boolean }) =>
-        this.#finished(worker, task, r.exitCode === 0 ? 'done' : 'failed', {
-          exitCode: r.exitCode,
-          value: r.hasValue ? r.value : undefined,
-        }),
-      (error: Error) =>
-        task.ending !== null
-          ? this.#finished(worker, task, task.ending, {})
-          : this.#finished(worker, task, 'failed', {
-              exitCode: error instanceof PythonError ? 1 : null,
-              error,
-            }),
+      (r: RunOutcome) => this.#ran(worker, task, r),
+      (error: Error) => this.#stopped(worker, task, error),
     )
+  }
+
+  /** The script ended and the runner has reset the interpreter. */
+  #ran(worker: Worker, task: Task, r: RunOutcome): void {
+    const error = r.error === null ? null : new PythonError(r.error.type, r.error.message, r.error.traceback)
+    const state = r.exitCode === 0 && error === null ? 'done' : 'failed'
+    this.#end(task, state, { exitCode: r.exitCode, value: r.hasValue ? r.value : undefined, error })
+    this.#release(worker, !r.clean)
   }
 
   /** (Re)arms the task's timeout, counted from its start. */
@@ -427,34 +435,26 @@ export class Tasks extends EventEmitter {
     else this.#interrupt(task, 'cancelled')
   }
 
-  /** The run call settled: the task's outcome is known, its interpreter may still be busy
-   * (an interrupted task). The worker is reset for the next task, or retired. */
-  #finished(worker: Worker, task: Task, state: TaskResult['state'], outcome: Partial<TaskResult>): void {
+  /** The run call was aborted (the task is being stopped) or failed in pyembed itself: the
+   * interpreter may still be busy. The task ends once a reset ran after it, or is abandoned
+   * after the grace period (its interpreter then retires whenever it returns). */
+  #stopped(worker: Worker, task: Task, error: Error): void {
+    const state = task.ending ?? 'failed'
+    const outcome = task.ending === null ? { error } : {}
     native.taskMailboxClose(task.id)
     const reset = worker.py.call_async(worker.runner, 'reset').then(
       (clean: boolean) => clean,
       () => false,
     )
-    if (task.ending === null) {
-      this.#end(task, state, outcome)
-      reset.then((clean) => this.#release(worker, !clean))
-      return
-    }
-    // Interrupted: it ends once its interpreter is free again, or is abandoned after the grace.
     let grace: NodeJS.Timeout | undefined
     const given = new Promise<'abandoned'>((r) => {
       grace = setTimeout(() => r('abandoned'), this.#graceMs)
     })
     Promise.race([reset, given]).then((clean) => {
       clearTimeout(grace)
-      if (clean === 'abandoned') {
-        this.#abandoned.push(task.id)
-        this.#end(task, state, outcome)
-        this.#release(worker, true)
-      } else {
-        this.#end(task, state, outcome)
-        this.#release(worker, !clean)
-      }
+      if (clean === 'abandoned') this.#abandoned.push(task.id)
+      this.#end(task, state, outcome)
+      this.#release(worker, clean !== true)
     })
   }
 

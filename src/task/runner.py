@@ -172,8 +172,10 @@ def _exit_code(exit):
 
 
 def run(spec, host):
-    """Runs the task `spec` describes; returns `{exitCode, value, hasValue}`, or raises what the
-    script raised (its traceback printed to stderr first, as Python does)."""
+    """Runs the task `spec` describes, then puts the interpreter back (`reset`). Returns
+    `{exitCode, value, hasValue, error, clean}`: `error` describes an uncaught exception (its
+    traceback printed to stderr first, as Python does), `clean` is what `reset` said. A
+    cancellation (`pyembed.Cancelled`) propagates: the supervisor resets with a call of its own."""
     import types
     task = Task(spec, host)
     script = spec['script']
@@ -185,25 +187,31 @@ def run(spec, host):
     main.__file__ = script
     main.__builtins__ = builtins
     sys.modules['__main__'] = main
-    with open(script, 'rb') as f:
-        source = f.read()
-    failure = None
-    exit_code = 0
+    exit_code, error = 0, None
     try:
-        code = compile(source, script, 'exec', dont_inherit=True)
-        exec(code, main.__dict__)
+        with open(script, 'rb') as f:
+            source = f.read()
+        exec(compile(source, script, 'exec', dont_inherit=True), main.__dict__)
     except SystemExit as e:
         exit_code = _exit_code(e)
     except pyembed.Cancelled:
         raise
     except BaseException as e:
-        failure = e.with_traceback(e.__traceback__.tb_next)  # not this frame
-        import traceback
-        traceback.print_exception(type(failure), failure, failure.__traceback__)
+        exit_code, error = 1, _describe(e.with_traceback(e.__traceback__.tb_next))  # not this frame
     _shutdown()
-    if failure is not None:
-        raise failure
-    return {'exitCode': exit_code, 'value': task._value, 'hasValue': task._has_value}
+    outcome = {'exitCode': exit_code, 'value': task._value, 'hasValue': task._has_value,
+               'error': error}
+    task._value = None
+    outcome['clean'] = reset()
+    return outcome
+
+
+def _describe(exc):
+    """An uncaught exception as the supervisor's `PythonError` takes it; printed to stderr."""
+    import traceback
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    sys.stderr.write(''.join(lines))
+    return {'type': type(exc).__name__, 'message': str(exc), 'traceback': ''.join(lines)}
 
 
 def _interruptible_sleep(task_id):
@@ -277,5 +285,5 @@ def reset():
     import atexit
     atexit._clear()
     import gc
-    gc.collect()
+    gc.collect(1)  # a task's young garbage; the rest to the automatic collections
     return reactor_stopped and _thread_count() <= base.threads
