@@ -481,6 +481,7 @@ export class Tasks extends EventEmitter {
     native.taskMailboxClose(task.id)
     task.state = state
     task.endedAt = new Date()
+    task.abort = null // what an ended task keeps is what `tasks.get()` shows
     const r: TaskResult = {
       id: task.id,
       state,

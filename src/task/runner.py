@@ -236,9 +236,12 @@ def _shutdown():
             sys.excepthook(*sys.exc_info())
     if threading_hooks is not None:
         threading_hooks.clear()
-    own = (threading.main_thread(), pyembed._loop_thread)  # the reactor stops at reset
+    # Not this thread, nor the reactor (it stops at reset), nor threads `threading` did not
+    # start (3.13 records this one as a dummy thread).
+    own = (threading.current_thread(), threading.main_thread(), pyembed._loop_thread)
     for thread in threading.enumerate():
-        if thread not in own and not thread.daemon and thread.is_alive():
+        if (thread not in own and not thread.daemon and thread.is_alive()
+                and not isinstance(thread, threading._DummyThread)):
             while thread.is_alive():  # in slices, so that a cancellation lands
                 thread.join(0.05)
     import atexit
@@ -263,8 +266,13 @@ def reset():
         except BaseException:
             pass
     reactor_stopped = pyembed._stop_reactor(1.0)
+    # Dropped: every module the task loaded, but the standard library's (kept loaded for the
+    # next task: re-importing its C modules on every task costs time, and memory CPython does
+    # not give back).
+    stdlib = sys.stdlib_module_names
     for name in [n for n in sys.modules if n not in base.modules]:
-        del sys.modules[name]
+        if name.partition('.')[0] not in stdlib or name == '__main__':
+            del sys.modules[name]
     sys.modules['__main__'] = base.main
     sys.path[:] = base.path
     sys.argv[:] = base.argv
