@@ -517,6 +517,7 @@ export class Tasks extends EventEmitter {
 
   /** What a task's Python code asks of its host: `[status, value]`, status 'ok' or a code. */
   #host(task: Task, op: string, args: unknown[]): [string, unknown] {
+    if (task.endedAt !== null) return ['ERR_PY_TASK_ENDED', `task ${task.id} has ended`]
     try {
       switch (op) {
         case 'run': {
