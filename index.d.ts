@@ -12,6 +12,12 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** Appends a directory to `sys.path` (once). */
 export declare function addSyspath(owner: number, dir: string): void
 
+/**
+ * Makes context `interp` (from `createTaskContext`) this JS thread's: closed with its
+ * environment.
+ */
+export declare function adoptContext(interp: number): void
+
 /** Like `call`, asynchronously: settles call `call` with `getattr(obj, name)(*args, **kwargs)`. */
 export declare function callAsync(owner: number, id: number, name: string | null, args: unknown[], kwargs: Record<string, unknown> | null, call: number, cancellable: boolean): void
 
@@ -69,6 +75,17 @@ export interface ConfigureOptions {
  * interpreter id.
  */
 export declare function createContext(kind: string, stdout: ((text: string) => void) | null | undefined, stderr: ((text: string) => void) | null | undefined): number
+
+/**
+ * Creates a task interpreter (an isolated context that may start processes, with the task
+ * runner module `_pyembed_tasks` loaded) on a thread of its own; settles call `call` with its
+ * interpreter id, which `adoptContext` then makes this JS thread's.
+ *
+ * ```js
+ * native.createTaskContext(call) // → interpreter id
+ * ```
+ */
+export declare function createTaskContext(call: number): void
 
 /** `del obj.name`. */
 export declare function delAttr(id: number, name: string): void
@@ -225,15 +242,6 @@ export declare function taskMailboxOpen(task: string): void
  * ```
  */
 export declare function taskMailboxPost(task: string, kind: number, payload: string | Uint8Array): void
-
-/**
- * The runner module (`_pyembed_tasks`) of instance `owner`'s interpreter, created on first use.
- *
- * ```js
- * const runner = native.taskRunner(owner) // a proxy: runner.prepare(), runner.run(spec, host)
- * ```
- */
-export declare function taskRunner(owner: number): unknown
 
 /** Converts deeply: mappings, iterables and numbers are unpacked too. */
 export declare function toJs(owner: number, id: number): unknown

@@ -98,17 +98,20 @@ export interface CloseOptions {
 
 /** What the `Tasks` supervisor (tasks.ts) needs of an instance; set by the class below. */
 export const internals = {} as {
-  /** A context whose interpreter may start processes (`subprocess`): a task's. */
-  taskContext(options: Pick<PythonOptions, 'stdout' | 'stderr'>): Python
+  /** A task interpreter (an isolated context that may start processes), created off the JS
+   * thread, with its output sent to `stdout`/`stderr`. */
+  taskContext(stdout: (text: string) => void, stderr: (text: string) => void): Promise<Python>
   /** The instance's interpreter id (0: main). */
   interp(py: Python): number
-  /** The `_pyembed_tasks` runner module of the instance's interpreter. */
-  runner(py: Python): PyObject
   /** `close()` without the warning for threads that outlive the timeout. */
   close(py: Python, timeoutMs: number): Promise<boolean>
+  /** `call_async(obj, name, args)` that `native.cancelCall(call)` interrupts (again and again)
+   * without settling it: its promise settles when the call really ends. */
+  start(py: Python, obj: PyObject, name: string, args: unknown[]): { promise: Promise<any>; call: number }
 }
 
-const TASK_CONTEXT = Symbol('task context')
+/** The interpreter of a context being wrapped (see `internals.taskContext`). */
+let adopting: number | null = null
 
 const asyncDispose: typeof Symbol.asyncDispose =
   (Symbol as any).asyncDispose ?? Symbol.for('nodejs.asyncDispose')
@@ -135,10 +138,30 @@ export class Python {
   readonly #modules = new Map<string, PyObject>()
 
   static {
-    internals.taskContext = (options) => new Python({ ...options, context: TASK_CONTEXT as any })
+    internals.taskContext = async (stdout, stderr) => {
+      const interp: number = await submit((call) => native.createTaskContext(call))
+      adopting = interp
+      let py: Python
+      try {
+        native.adoptContext(interp)
+        py = new Python({ context: true })
+      } finally {
+        adopting = null
+      }
+      const host = await py.import_async('pyembed')
+      await py.call_async(host, '_capture', [stdout, stderr])
+      return py
+    }
     internals.interp = (py) => py.#interp
-    internals.runner = (py) => native.taskRunner(py.#owner) as PyObject
     internals.close = (py, timeoutMs) => py.#close(timeoutMs, false)
+    internals.start = (py, obj, name, args) => {
+      let id = 0
+      const promise = submit((call, cancellable) => {
+        id = call
+        native.callAsync(py.#owner, idOf(obj), name, args, null, call, cancellable)
+      }, {})
+      return { promise, call: id }
+    }
   }
 
   constructor(options: PythonOptions = {}) {
@@ -146,7 +169,7 @@ export class Python {
       throw codedError('ERR_PY_INVALID_ARG', 'options must be an object')
     }
     const { context = false, stdout, stderr } = options
-    if (typeof context !== 'boolean' && context !== 'isolated' && context !== 'shared-gil' && context !== TASK_CONTEXT) {
+    if (typeof context !== 'boolean' && context !== 'isolated' && context !== 'shared-gil') {
       throw codedError('ERR_PY_INVALID_ARG', `context must be true, 'isolated' or 'shared-gil', not ${String(context)}`)
     }
     if (!context && (stdout !== undefined || stderr !== undefined)) {
@@ -159,8 +182,8 @@ export class Python {
 
   static #create({ context, stdout, stderr }: PythonOptions): number {
     if (context === false || context === undefined) return 0
-    const kind = context === true ? 'isolated' : context === (TASK_CONTEXT as any) ? 'task' : String(context)
-    return native.createContext(kind, stdout, stderr)
+    if (adopting !== null) return adopting
+    return native.createContext(context === true ? 'isolated' : String(context), stdout, stderr)
   }
 
   /** This instance's owner id; throws once it is closed. */

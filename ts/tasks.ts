@@ -10,7 +10,6 @@ import { isAbsolute, join, relative, resolve } from 'node:path'
 
 import native = require('./native')
 import { codedError, PythonError } from './errors'
-import { callOptions } from './kwargs'
 import { type PyObject } from './proxy'
 import { internals, Python } from './python'
 
@@ -82,6 +81,13 @@ const MESSAGE_BYTES = 1
 const MESSAGE_JSON = 2
 type Ending = 'timeout' | 'cancelled' | 'memory'
 
+interface MemoryUsage {
+  used: number
+  peak: number
+  refused: number
+  limit: number
+}
+
 /** What the runner's `run` returns (src/task/runner.py). */
 interface RunOutcome {
   exitCode: number
@@ -105,6 +111,14 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function seconds(v: unknown, what: string, fallback: number): number {
   if (v === undefined) return fallback
   if (typeof v !== 'number' || Number.isNaN(v)) throw invalid(`${what} must be a number`)
+  return v
+}
+
+function limitMb(v: unknown, fallback: number): number {
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || Number.isNaN(v) || v === 0 || v > 2 ** 33) {
+    throw invalid('memoryLimitMb must be a number of MB above 0 (at most 2^33), or below 0 for no limit')
+  }
   return v
 }
 
@@ -144,20 +158,36 @@ function decodeMessage(kind: number, payload: unknown): unknown {
 /** A task interpreter, reused from task to task. */
 class Worker {
   task: Task | null = null
+  /** Its task was given up while it ran: its late outcome is ignored. */
+  abandoned = false
   readonly py: Python
   readonly runner: PyObject
 
-  constructor(output: (worker: Worker, stream: 'stdout' | 'stderr', text: string) => void) {
-    this.py = internals.taskContext({
-      stdout: (text) => output(this, 'stdout', text),
-      stderr: (text) => output(this, 'stderr', text),
-    })
-    this.runner = internals.runner(this.py)
-    this.py.call(this.runner, 'prepare')
+  private constructor(py: Python, runner: PyObject) {
+    this.py = py
+    this.runner = runner
   }
 
   get interp(): number {
     return internals.interp(this.py)
+  }
+
+  /** A new one, made off the JS thread (see `createTaskContext`). */
+  static async create(output: (worker: Worker, stream: 'stdout' | 'stderr', text: string) => void): Promise<Worker> {
+    let worker: Worker | null = null
+    const py = await internals.taskContext(
+      (text) => worker !== null && output(worker, 'stdout', text),
+      (text) => worker !== null && output(worker, 'stderr', text),
+    )
+    try {
+      const runner = await py.import_async('_pyembed_tasks')
+      await py.call_async(runner, 'prepare')
+      worker = new Worker(py, runner)
+      return worker
+    } catch (e) {
+      await internals.close(py, 0)
+      throw e
+    }
   }
 }
 
@@ -188,7 +218,11 @@ export class Task extends EventEmitter {
   /** @internal */ outputTruncated = false
   /** @internal */ log: number | null = null
   /** @internal */ timer: NodeJS.Timeout | null = null
-  /** @internal */ abort: AbortController | null = null
+  /** @internal The run call, once started (for `cancelCall`). */ call = 0
+  /** @internal Re-sends the interruption until the call ends. */ nudge: NodeJS.Timeout | null = null
+  /** @internal Abandons it if it has not stopped in time. */ grace: NodeJS.Timeout | null = null
+  /** @internal Its interpreter has a memory limit (until `#settled`). */ limited = false
+  /** @internal Refused allocations at the last memory check. */ refusedSeen = 0
   /** @internal */ resolve!: (r: TaskResult) => void
   readonly #runner: Tasks
 
@@ -237,6 +271,11 @@ export class Tasks extends EventEmitter {
   /** Workers running a task or being reset. */
   readonly #busy = new Set<Worker>()
   readonly #abandoned: string[] = []
+  /** Workers being made. */
+  #making = 0
+  #memoryWatch: NodeJS.Timeout | null = null
+  /** Closes of retired workers (bounded: a stuck one resolves after its watchdog). */
+  readonly #retiring = new Set<Promise<boolean>>()
   #closing: Promise<TasksCloseResult> | null = null
 
   constructor(options: TasksOptions) {
@@ -255,7 +294,7 @@ export class Tasks extends EventEmitter {
     this.workRoot = resolve(workRoot)
     this.#params = checkParams(options.params, 'params')
     this.#timeoutSec = seconds(options.timeoutSec, 'timeoutSec', 300)
-    this.#memoryLimitMb = seconds(options.memoryLimitMb, 'memoryLimitMb', 100)
+    this.#memoryLimitMb = limitMb(options.memoryLimitMb, 100)
     const concurrency = options.concurrency ?? availableParallelism()
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
       throw invalid('concurrency must be an integer from 1 to 256')
@@ -294,8 +333,8 @@ export class Tasks extends EventEmitter {
   async #close(): Promise<TasksCloseResult> {
     for (const task of this.#tasks.values()) this.cancel(task, false)
     await Promise.all([...this.#tasks.values()].map((t) => t.result))
-    while (this.#busy.size > 0) await new Promise((r) => setTimeout(r, 5))
-    await Promise.all(this.#idle.splice(0).map((w) => internals.close(w.py, 1000)))
+    while (this.#busy.size > 0 || this.#making > 0) await new Promise((r) => setTimeout(r, 5))
+    await Promise.all([...this.#idle.splice(0).map((w) => internals.close(w.py, 1000)), ...this.#retiring])
     return { abandoned: [...this.#abandoned] }
   }
 
@@ -309,7 +348,7 @@ export class Tasks extends EventEmitter {
     const onOutput = options.onOutput as unknown
     if (onOutput !== undefined && typeof onOutput !== 'function') throw invalid('onOutput must be a function')
     const timeoutSec = seconds(options.timeoutSec, 'timeoutSec', this.#timeoutSec)
-    const memoryLimitMb = seconds(options.memoryLimitMb, 'memoryLimitMb', this.#memoryLimitMb)
+    const memoryLimitMb = limitMb(options.memoryLimitMb, this.#memoryLimitMb)
     const id = randomUUID()
     const workdir = join(this.workRoot, id)
     const task = new Task(this, id, parent?.id ?? null, path, {
@@ -352,19 +391,32 @@ export class Tasks extends EventEmitter {
     return path
   }
 
-  /** Starts queued tasks while the concurrency bound allows. */
+  /** Starts queued tasks while the concurrency bound allows (a worker being made counts). */
   #pump(): void {
-    while (this.#queue.length > 0 && (this.#idle.length > 0 || this.#busy.size < this.#concurrency)) {
+    while (this.#queue.length > 0 && (this.#idle.length > 0 || this.#busy.size + this.#making < this.#concurrency)) {
       const task = this.#queue.shift()!
       if (task.state !== 'queued') continue
-      let worker: Worker
-      try {
-        worker = this.#idle.pop() ?? new Worker((w, stream, text) => this.#output(w, stream, text))
-      } catch (e) {
-        this.#end(task, 'failed', { error: e as Error })
+      const idle = this.#idle.pop()
+      if (idle !== undefined) {
+        this.#start(idle, task)
         continue
       }
-      this.#start(worker, task)
+      this.#making++
+      Worker.create((w, stream, text) => this.#output(w, stream, text)).then(
+        (worker) => {
+          this.#making--
+          if (task.endedAt === null) {
+            this.#start(worker, task)
+          } else {
+            this.#release(worker, false) // cancelled meanwhile: for the next one
+          }
+        },
+        (error: Error) => {
+          this.#making--
+          this.#end(task, 'failed', { error })
+          this.#pump()
+        },
+      )
     }
   }
 
@@ -377,14 +429,17 @@ export class Tasks extends EventEmitter {
     try {
       mkdirSync(spec.workdir, { recursive: true })
       task.log = openSync(join(spec.workdir, 'output.log'), 'a')
+      if (spec.memoryLimitMb > 0) {
+        native.taskMemoryBegin(worker.interp, Math.round(spec.memoryLimitMb * MB))
+        task.limited = true
+      }
     } catch (e) {
-      worker.task = null
-      this.#release(worker, true)
       this.#end(task, 'failed', { error: e as Error })
+      this.#release(worker, true)
       return
     }
     this.#arm(task, spec.timeoutSec)
-    task.abort = new AbortController()
+    if (task.limited) this.#watchMemory()
     const call = {
       id: task.id,
       parentId: task.parentId,
@@ -395,7 +450,9 @@ export class Tasks extends EventEmitter {
       params: spec.params,
     }
     const host = (op: string, ...args: unknown[]) => this.#host(task, op, args)
-    worker.py.call_async(worker.runner, 'run', [call, host], callOptions({ signal: task.abort.signal })).then(
+    const run = internals.start(worker.py, worker.runner, 'run', [call, host])
+    task.call = run.call
+    run.promise.then(
       (r: RunOutcome) => this.#ran(worker, task, r),
       (error: Error) => this.#stopped(worker, task, error),
     )
@@ -403,29 +460,96 @@ export class Tasks extends EventEmitter {
 
   /** The script ended and the runner has reset the interpreter. */
   #ran(worker: Worker, task: Task, r: RunOutcome): void {
+    if (worker.abandoned) return
+    const memory = this.#settled(worker, task)
     const error = r.error === null ? null : new PythonError(r.error.type, r.error.message, r.error.traceback)
-    const state = r.exitCode === 0 && error === null ? 'done' : 'failed'
-    this.#end(task, state, { exitCode: r.exitCode, value: r.hasValue ? r.value : undefined, error })
+    let state: TaskResult['state'] = r.exitCode === 0 && error === null ? 'done' : 'failed'
+    if (state === 'failed' && (memory?.refused ?? 0) > 0) state = 'memory'
+    const value = r.hasValue ? r.value : undefined
+    this.#end(task, state, { exitCode: r.exitCode, value, error, peakMemory: memory?.peak ?? null })
     this.#release(worker, !r.clean)
+  }
+
+  /** The run call ended with an exception: interrupted (`pyembed.Cancelled`), or pyembed
+   * itself failed. The interpreter is reset here (the runner does not reset after a cancel). */
+  #stopped(worker: Worker, task: Task, error: Error): void {
+    if (worker.abandoned) return
+    const memory = this.#settled(worker, task)
+    let state: TaskResult['state'] = task.ending ?? 'failed'
+    if (state === 'failed' && (memory?.refused ?? 0) > 0) state = 'memory'
+    this.#end(task, state, { error: task.ending === null ? error : null, peakMemory: memory?.peak ?? null })
+    worker.py.call_async(worker.runner, 'reset').then(
+      (clean: boolean) => this.#release(worker, !clean),
+      () => this.#release(worker, true),
+    )
+  }
+
+  /** The run call is over (or given up): stops interrupting it and ends its memory account. */
+  #settled(worker: Worker, task: Task): MemoryUsage | null {
+    clearInterval(task.nudge ?? undefined)
+    clearTimeout(task.grace ?? undefined)
+    task.nudge = task.grace = null
+    native.taskMailboxClose(task.id)
+    if (!task.limited) return null
+    task.limited = false
+    return native.taskMemoryEnd(worker.interp) ?? null
   }
 
   /** (Re)arms the task's timeout, counted from its start. */
   #arm(task: Task, timeoutSec: number): void {
     if (task.timer !== null) clearTimeout(task.timer)
     task.timer = null
-    if (timeoutSec < 0 || task.startedAt === null) return
+    if (!(timeoutSec >= 0 && timeoutSec < Infinity) || task.startedAt === null) return
     const left = Math.max(0, task.startedAt.getTime() + timeoutSec * 1000 - Date.now())
     task.timer = setTimeout(() => this.#interrupt(task, 'timeout'), Math.min(left, 2 ** 31 - 1))
     task.timer.unref()
   }
 
-  /** Stops a running task: its call is aborted (`pyembed.Cancelled` at its next bytecode) and
-   * its waits end. */
+  /** Stops a running task: `pyembed.Cancelled` at its next bytecode (sent again every 100 ms:
+   * Python swallows an exception raised in a weakref callback or `__del__`), and its waits end.
+   * If it has not stopped after the grace period, it is abandoned. */
   #interrupt(task: Task, why: Ending): void {
-    if (task.state !== 'running' || task.ending !== null) return
+    if (task.state !== 'running' || task.ending !== null || task.call === 0) return
     task.ending = why
     native.taskMailboxInterrupt(task.id)
-    task.abort?.abort()
+    const call = task.call
+    native.cancelCall(call)
+    task.nudge = setInterval(() => native.cancelCall(call), 100)
+    task.grace = setTimeout(() => this.#abandon(task), this.#graceMs)
+  }
+
+  /** A task stuck in a blocking call past its grace period: it ends now (as what stopped it),
+   * and its interpreter is closed whenever the call returns; a new one takes its place. */
+  #abandon(task: Task): void {
+    const worker = [...this.#busy].find((w) => w.task === task)
+    if (worker === undefined || task.endedAt !== null) return
+    const memory = this.#settled(worker, task)
+    worker.abandoned = true
+    this.#abandoned.push(task.id)
+    this.#end(task, task.ending ?? 'cancelled', { peakMemory: memory?.peak ?? null })
+    this.#release(worker, true)
+  }
+
+  /** While tasks with a memory limit run: one that keeps hitting its limit (refusals in two
+   * checks in a row, 100 ms apart) is stopped as `memory`. */
+  #watchMemory(): void {
+    if (this.#memoryWatch !== null) return
+    this.#memoryWatch = setInterval(() => {
+      let limited = 0
+      for (const worker of this.#busy) {
+        const task = worker.task
+        if (task === null || !task.limited) continue
+        limited++
+        const refused = native.taskMemoryUsage(worker.interp)?.refused ?? 0
+        if (refused > task.refusedSeen && task.refusedSeen > 0) this.#interrupt(task, 'memory')
+        task.refusedSeen = refused
+      }
+      if (limited === 0) {
+        clearInterval(this.#memoryWatch!)
+        this.#memoryWatch = null
+      }
+    }, 100)
+    this.#memoryWatch.unref()
   }
 
   /** @internal `Task.cancel`. */
@@ -435,35 +559,14 @@ export class Tasks extends EventEmitter {
     else this.#interrupt(task, 'cancelled')
   }
 
-  /** The run call was aborted (the task is being stopped) or failed in pyembed itself: the
-   * interpreter may still be busy. The task ends once a reset ran after it, or is abandoned
-   * after the grace period (its interpreter then retires whenever it returns). */
-  #stopped(worker: Worker, task: Task, error: Error): void {
-    const state = task.ending ?? 'failed'
-    const outcome = task.ending === null ? { error } : {}
-    native.taskMailboxClose(task.id)
-    const reset = worker.py.call_async(worker.runner, 'reset').then(
-      (clean: boolean) => clean,
-      () => false,
-    )
-    let grace: NodeJS.Timeout | undefined
-    const given = new Promise<'abandoned'>((r) => {
-      grace = setTimeout(() => r('abandoned'), this.#graceMs)
-    })
-    Promise.race([reset, given]).then((clean) => {
-      clearTimeout(grace)
-      if (clean === 'abandoned') this.#abandoned.push(task.id)
-      this.#end(task, state, outcome)
-      this.#release(worker, clean !== true)
-    })
-  }
-
   /** The worker is free again: back to the pool, or retired (closed, in the background). */
   #release(worker: Worker, retire: boolean): void {
     worker.task = null
     this.#busy.delete(worker)
     if (retire || this.#closing !== null) {
-      internals.close(worker.py, retire ? 0 : 1000).catch(() => {})
+      const closed = internals.close(worker.py, retire ? 0 : 1000).catch(() => false)
+      this.#retiring.add(closed)
+      closed.then(() => this.#retiring.delete(closed))
     } else {
       this.#idle.push(worker)
     }
@@ -481,7 +584,6 @@ export class Tasks extends EventEmitter {
     native.taskMailboxClose(task.id)
     task.state = state
     task.endedAt = new Date()
-    task.abort = null // what an ended task keeps is what `tasks.get()` shows
     const r: TaskResult = {
       id: task.id,
       state,

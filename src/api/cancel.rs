@@ -89,10 +89,10 @@ pub(crate) fn settled(call: u32) {
     CONTROLS.with(|c| c.borrow_mut().remove(&call));
 }
 
-/// Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
-/// queued call never runs, a running one gets `pyembed.Cancelled` raised in its thread (at its
-/// next bytecode; C code blocking without checking signals runs on until it returns), an
-/// awaited coroutine is cancelled. Runs on the interpreter's helper thread, so the JS thread never waits for
+/// Best-effort interruption of call `call` (the TS layer has usually rejected its promise
+/// already): a queued call never runs, a running one gets `pyembed.Cancelled` raised in its
+/// thread (at its next bytecode; C code blocking without checking signals runs on until it
+/// returns; cancelling it again raises it again), an awaited coroutine is cancelled. Runs on the interpreter's helper thread, so the JS thread never waits for
 /// the GIL.
 #[napi]
 pub fn cancel_call(env: napi::Env, call: u32) -> napi::Result<()> {
@@ -103,7 +103,9 @@ pub fn cancel_call(env: napi::Env, call: u32) -> napi::Result<()> {
 }
 
 fn cancel(call: u32) {
-    let Some(control) = CONTROLS.with(|c| c.borrow_mut().remove(&call)) else {
+    // Kept until the call settles: cancelling again re-sends the interruption (the first may
+    // have landed where Python swallows it, e.g. in a weakref callback).
+    let Some(control) = CONTROLS.with(|c| c.borrow().get(&call).cloned()) else {
         return;
     };
     context::helper(
@@ -129,6 +131,17 @@ fn cancel(call: u32) {
                 }
                 State::Running(thread, _) => {
                     *state = State::Pending(thread);
+                    None
+                }
+                State::Interrupted(thread) => {
+                    if let Ok(cancelled) = &cancelled {
+                        // SAFETY: attached; the job still runs on `thread`, innermost (it would
+                        // be `Pending` while nested, `Done` once over, both set under the GIL).
+                        unsafe {
+                            pyo3::ffi::PyThreadState_SetAsyncExc(thread as _, cancelled.as_ptr())
+                        };
+                    }
+                    *state = State::Interrupted(thread);
                     None
                 }
                 State::Awaiting(future) => {

@@ -167,7 +167,6 @@ pub fn create_context(
         let kind = match kind.as_str() {
             "isolated" => Kind::Isolated,
             "shared-gil" => Kind::SharedGil,
-            "task" => Kind::Task,
             other => {
                 return Err(Error::invalid_arg(format!(
                     "context must be true, 'isolated' or 'shared-gil', not {other:?}"
@@ -194,6 +193,14 @@ pub fn create_context(
         }
         Ok(interp.id)
     })
+}
+
+/// Records context `interp` (created off this JS thread) as this thread's: closed when its
+/// environment ends.
+pub(super) fn adopt(interp: InterpId) -> Result<()> {
+    context::get(interp)?;
+    OPEN.with(|o| o.borrow_mut().push(interp));
+    Ok(())
 }
 
 /// Closes context `interp` (see `Interp::close`); settles call `call` with true once ended, false

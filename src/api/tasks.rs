@@ -1,26 +1,60 @@
-//! Entry points for the TS `Tasks` supervisor: a task interpreter's runner module, and task
-//! mailboxes (host → task messages; the task side is in `task::runner`).
+//! Entry points for the TS `Tasks` supervisor: task interpreters, and task mailboxes (host →
+//! task messages; the task side is in `task::runner`).
+//!
+//! A task interpreter is created off the JS thread: creating one needs the GIL, which on Python
+//! 3.10/3.11 a task spinning in another interpreter may keep for as long as it runs (those
+//! versions hand the shared GIL over only within one interpreter), and the JS thread must stay
+//! free to time that task out.
 
 use napi::bindgen_prelude::{Either, Uint8Array};
 use napi::Env;
 use napi_derive::napi;
 
-use super::contexts::Reply;
-use super::{entry, in_interpreter};
+use super::entry;
+use crate::context::{self, Kind};
+use crate::convert::ValueForJs;
 use crate::error::Error;
-use crate::js::Js;
+use crate::inbox::{self, Completion, Message};
+use crate::python::code;
 use crate::task::{mailbox, runner};
 
-/// The runner module (`_pyembed_tasks`) of instance `owner`'s interpreter, created on first use.
+/// Creates a task interpreter (an isolated context that may start processes, with the task
+/// runner module `_pyembed_tasks` loaded) on a thread of its own; settles call `call` with its
+/// interpreter id, which `adoptContext` then makes this JS thread's.
 ///
 /// ```js
-/// const runner = native.taskRunner(owner) // a proxy: runner.prepare(), runner.run(spec, host)
+/// native.createTaskContext(call) // → interpreter id
 /// ```
-#[napi(ts_return_type = "unknown")]
-pub fn task_runner(env: Env, owner: u32) -> napi::Result<Js> {
-    in_interpreter(&env, owner, &[], |py, _| {
-        runner::module(py).map(Reply::Object)
+#[napi]
+pub fn create_task_context(env: Env, call: u32) -> napi::Result<()> {
+    entry(&env, |js| {
+        let outbox = inbox::start_call(js)?;
+        std::thread::Builder::new()
+            .name("pyembed-ctx-create".into())
+            .spawn(move || {
+                let created = context::create(
+                    Kind::Task,
+                    Box::new(|py| {
+                        code::setup_context(py)?;
+                        runner::module(py).map(drop)
+                    }),
+                );
+                outbox.send(Message::Completion(Completion {
+                    call,
+                    owner: None,
+                    result: created.map(|interp| ValueForJs::number(interp.id.into())),
+                }));
+            })
+            .map(drop)
+            .map_err(|e| Error::Internal(format!("cannot spawn a thread: {e}")))
     })
+}
+
+/// Makes context `interp` (from `createTaskContext`) this JS thread's: closed with its
+/// environment.
+#[napi]
+pub fn adopt_context(env: Env, interp: u32) -> napi::Result<()> {
+    entry(&env, |_| super::contexts::adopt(interp))
 }
 
 /// Opens task `task`'s mailbox (before the task is queued).

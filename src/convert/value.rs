@@ -104,6 +104,14 @@ impl<L> Value<L> {
         value.roots.push(0);
         value
     }
+
+    /// A value of one root, a number.
+    pub fn number(n: f64) -> Self {
+        let mut value = Self::default();
+        value.nodes.push(Node::Number(n));
+        value.roots.push(0);
+        value
+    }
 }
 
 impl ValueForJs {

@@ -252,6 +252,12 @@ def _setup_context():
     _in_context = True
     _guard_exit()
     _guard_fork()
+    import sys
+    if sys.version_info < (3, 12):
+        # Before 3.12 the C accelerator of asyncio keeps the running loop in process-wide
+        # statics keyed by a thread-state number that each interpreter counts on its own, so
+        # two interpreters see each other's loops: use asyncio's pure-Python version here.
+        sys.modules['_asyncio'] = None
 
 
 def _run_exit_hooks():

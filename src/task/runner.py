@@ -254,10 +254,42 @@ def _shutdown():
             pass
 
 
+def _release_import_locks():
+    """An interrupt (`pyembed.Cancelled` sent by a cancel or timeout) lands at any bytecode,
+    also inside importlib while it holds the import lock or a module's lock, which would then
+    stay held by this thread: every later import would wait forever (before 3.12 the import lock
+    is shared by every interpreter). Locks this thread holds are released here; it runs no
+    import of its own between tasks."""
+    import _imp
+    import _thread
+    for _ in range(1000):
+        try:
+            _imp.release_lock()
+        except RuntimeError:  # not held by this thread
+            break
+    me = _thread.get_ident()
+    bootstrap = sys.modules.get('_frozen_importlib')
+    for ref in list(getattr(bootstrap, '_module_locks', {}).values()):
+        lock = ref()
+        for _ in range(1000):
+            if lock is None or getattr(lock, 'owner', None) != me:
+                break
+            try:
+                lock.release()
+            except RuntimeError:
+                break
+    blocking = getattr(bootstrap, '_blocking_on', None)
+    try:
+        blocking.pop(me, None)
+    except Exception:
+        pass
+
+
 def reset():
     """Puts the interpreter back as `prepare` found it. Returns False if it cannot be reused
     (a thread the task started is still running)."""
     base = _baseline
+    _release_import_locks()
     pyembed.__dict__.pop('task', None)
     time.sleep = base.sleep
     for stream in (sys.stdout, sys.stderr):

@@ -1,0 +1,5 @@
+# Ends with sys.exit(3).
+import sys
+
+print('exiting with 3')
+sys.exit(3)
