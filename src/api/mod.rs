@@ -9,6 +9,7 @@ mod calls;
 mod cancel;
 mod contexts;
 mod lifecycle;
+mod memory;
 pub(crate) mod throw;
 
 pub(crate) use cancel::settled as call_settled;

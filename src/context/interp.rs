@@ -151,6 +151,11 @@ impl Interp {
             .map_err(|_| Error::ContextClosed)
     }
 
+    /// Its `PyInterpreterState` address.
+    pub fn state(&self) -> usize {
+        self.state
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
