@@ -22,10 +22,10 @@ export declare function adoptContext(interp: number): void
 export declare function callAsync(owner: number, id: number, name: string | null, args: unknown[], kwargs: Record<string, unknown> | null, call: number, cancellable: boolean): void
 
 /**
- * Best-effort interruption of call `call` (the TS layer has already rejected its promise): a
- * queued call never runs, a running one gets `pyembed.Cancelled` raised in its thread (at its
- * next bytecode; C code blocking without checking signals runs on until it returns), an
- * awaited coroutine is cancelled. Runs on the interpreter's helper thread, so the JS thread never waits for
+ * Best-effort interruption of call `call` (the TS layer has usually rejected its promise
+ * already): a queued call never runs, a running one gets `pyembed.Cancelled` raised in its
+ * thread (at its next bytecode; C code blocking without checking signals runs on until it
+ * returns; cancelling it again raises it again), an awaited coroutine is cancelled. Runs on the interpreter's helper thread, so the JS thread never waits for
  * the GIL.
  */
 export declare function cancelCall(call: number): void
@@ -242,6 +242,52 @@ export declare function taskMailboxOpen(task: string): void
  * ```
  */
 export declare function taskMailboxPost(task: string, kind: number, payload: string | Uint8Array): void
+
+/**
+ * Limits interpreter `interp` (0: the main one; else a context's id) to `limitBytes` bytes,
+ * counted from zero: from now on its allocations that would take it over the limit raise
+ * `MemoryError` in it; other interpreters and the host are unaffected. Starts Python if
+ * needed. `ERR_PY_INVALID_ARG` for a limit that is not a number from 1 to 2^53, or if the
+ * interpreter already has a limit; `ERR_PY_CONTEXT_CLOSED` for a closed context. A context's
+ * limit ends when it closes.
+ *
+ * ```js
+ * native.taskMemoryBegin(interp, 100 * 2 ** 20)
+ * ```
+ */
+export declare function taskMemoryBegin(interp: number, limitBytes: number): void
+
+/**
+ * Lifts interpreter `interp`'s limit and stops counting; returns its final usage, or null if
+ * it had no limit (or is a closed context).
+ *
+ * ```js
+ * const final = native.taskMemoryEnd(interp)
+ * ```
+ */
+export declare function taskMemoryEnd(interp: number): TaskMemoryUsage | null
+
+/**
+ * What interpreter `interp` used since `taskMemoryBegin`; null if it has no limit (or is a
+ * closed context).
+ *
+ * ```js
+ * const { used, peak, refused, limit } = native.taskMemoryUsage(interp)
+ * ```
+ */
+export declare function taskMemoryUsage(interp: number): TaskMemoryUsage | null
+
+/**
+ * What an interpreter allocated since its limit began, in bytes: `used` is held now (blocks
+ * allocated since `taskMemoryBegin` and not freed), `peak` the most it held, `refused` how many
+ * allocations failed for the limit.
+ */
+export interface TaskMemoryUsage {
+  used: number
+  peak: number
+  refused: number
+  limit: number
+}
 
 /** Converts deeply: mappings, iterables and numbers are unpacked too. */
 export declare function toJs(owner: number, id: number): unknown

@@ -603,9 +603,9 @@ test('regression: cancelling tasks while their interpreters import never wedges 
     import { Tasks } from 'pyembed'
     const tasks = new Tasks({ appPath: ${JSON.stringify(app)}, workRoot: ${JSON.stringify(tempDir())}, concurrency: 3, graceMs: 3000 })
     const slow = []
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 20; i++) {
       const batch = [0, 1, 2].map(() => tasks.run('imports.py'))
-      await new Promise((resolve) => setTimeout(resolve, 5 + i * 7))
+      await new Promise((resolve) => setTimeout(resolve, 5 + ((i * 7) % 70)))
       for (const t of batch) t.cancel()
       for (const r of await Promise.all(batch.map((t) => t.result))) if (r.durationMs > 2000) slow.push(r.durationMs)
     }

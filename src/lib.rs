@@ -3,7 +3,8 @@
 //! Layering: `runtime` starts CPython once per process; `python` holds the small safe wrappers
 //! over the C API (attaching, owned pointers, exceptions, code execution); `handle` is the
 //! per-environment object registry; `js` wraps raw Node-API calls; `convert` maps values both
-//! ways; `api` is the only place with `#[napi]` items.
+//! ways; `task` holds what supervised tasks need natively (memory limits); `api` is the only
+//! place with `#[napi]` items.
 
 // Contexts rely on pyo3 having no process-global deferred-release pool (docs/contexts.md).
 #[cfg(not(pyo3_disable_reference_pool))]

@@ -9,6 +9,7 @@ mod calls;
 mod cancel;
 mod contexts;
 mod lifecycle;
+mod memory;
 mod tasks;
 pub(crate) mod throw;
 

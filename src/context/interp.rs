@@ -153,6 +153,11 @@ impl Interp {
             .map_err(|_| Error::ContextClosed)
     }
 
+    /// Its `PyInterpreterState` address.
+    pub fn state(&self) -> usize {
+        self.state
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
@@ -313,6 +318,9 @@ unsafe fn new_interpreter(_kind: Kind) -> Result<*mut ffi::PyThreadState> {
 /// # Safety
 /// Attached with `tstate`, the interpreter's only thread state, outside any pyo3 attach.
 unsafe fn end_interpreter(tstate: *mut ffi::PyThreadState, kind: Kind) {
+    // Its memory limit ends first: unlimited while it ends, and its address may be reused.
+    // SAFETY: attached with `tstate` (upheld by the caller).
+    crate::task::memory::end(unsafe { ffi::PyThreadState_GetInterpreter(tstate) } as usize);
     // SAFETY: upheld by the caller.
     unsafe { ffi::Py_EndInterpreter(tstate) };
     if kind == Kind::SharedGil || cfg!(not(Py_3_12)) {

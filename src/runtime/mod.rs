@@ -142,6 +142,9 @@ unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String,
     // SAFETY: frees the strings owned by `config`; it is not used afterwards.
     unsafe { ffi::PyConfig_Clear(config) };
     status?;
+    // SAFETY: initialized; no other thread has used Python yet (the JS thread waits for this
+    // start, and no Python code has run).
+    unsafe { crate::task::memory::install() };
     // SAFETY: initialization succeeded and this thread holds the GIL.
     let version = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }
         .to_string_lossy()
