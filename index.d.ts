@@ -249,7 +249,8 @@ export declare function taskMailboxPost(task: string, kind: number, payload: str
  * `MemoryError` in it; other interpreters and the host are unaffected. Starts Python if
  * needed. `ERR_PY_INVALID_ARG` for a limit that is not a number from 1 to 2^53, or if the
  * interpreter already has a limit; `ERR_PY_CONTEXT_CLOSED` for a closed context. A context's
- * limit ends when it closes.
+ * limit ends when it closes. CPython does not survive every failed allocation: a task at its
+ * limit can, rarely, abort the process (see `src/task/memory.rs`).
  *
  * ```js
  * native.taskMemoryBegin(interp, 100 * 2 ** 20)

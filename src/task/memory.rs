@@ -8,6 +8,14 @@
 //! allocation that would take it over its limit fails, which Python raises as `MemoryError`.
 //! `end` frees the slot. Without an active slot the wrappers load one atomic and pass through.
 //!
+//! What a refusal cannot promise: CPython raises `MemoryError` for a failed allocation in most
+//! places, not all. A task fuzzed at its limit here aborted the process on 3.11 (`Py_FatalError`
+//! normalizing exceptions, or "cannot recover from stack overflow") and crashed it on 3.13
+//! (unmarshalling during an import); plain CPython 3.10, 3.12 and 3.13 crash the same way under
+//! their own failure injection (`_testcapi.set_nomemory`). A thread whose first allocations fail
+//! leaves `threading.Thread.start()` waiting forever. A limit stops the common runaway
+//! allocation; it is not an isolation boundary.
+//!
 //! A block is attributed through a side table (address → slot, generation, size, see `blocks`),
 //! never through a header or by reading memory around a pointer, which a plugin could forge.
 //!
