@@ -296,6 +296,9 @@ export declare function toJs(owner: number, id: number): unknown
 /** `str(obj)`, or `repr(obj)`. */
 export declare function toString(id: number, repr: boolean): string
 
+/** Call `call` no longer keeps Node alive: its task was given up, stuck in a blocking call. */
+export declare function unrefCall(call: number): void
+
 /**
  * Versions and paths; starts Python if it is not running yet.
  *

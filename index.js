@@ -818,4 +818,5 @@ module.exports.taskMemoryEnd = nativeBinding.taskMemoryEnd
 module.exports.taskMemoryUsage = nativeBinding.taskMemoryUsage
 module.exports.toJs = nativeBinding.toJs
 module.exports.toString = nativeBinding.toString
+module.exports.unrefCall = nativeBinding.unrefCall
 module.exports.version = nativeBinding.version

@@ -298,6 +298,22 @@ test('task.set_timeout(-1) lifts the timeout the task was given', async () => {
   assert.deepEqual([r.state, r.value], ['done', 'slept'])
 })
 
+test("a task that catches pyembed.Cancelled at its timeout and ends still ends as 'timeout'", async () => {
+  const tasks = runner()
+  const r = await tasks.run('swallow_cancel.py', { timeoutSec: 0.3 }).result
+  assert.deepEqual([r.state, r.exitCode], ['timeout', null])
+})
+
+test("a task that catches pyembed.Cancelled when cancelled and ends still ends as 'cancelled'", async () => {
+  const tasks = runner()
+  const task = tasks.run('swallow_cancel.py')
+  await until(() => task.state === 'running')
+  await delay(300)
+  task.cancel()
+  const r = await task.result
+  assert.deepEqual([r.state, r.exitCode], ['cancelled', null])
+})
+
 test('a timeout below 0 means no limit (runner default or per task)', async () => {
   const none = runner({ timeoutSec: -1 })
   const short = runner({ timeoutSec: 0.5 })
@@ -342,14 +358,15 @@ import { tmpdir } from 'node:os'
     { timeout: 20_000 },
   )
   const wallMs = performance.now() - start
-  assert.equal(child.signal, null, `killed after ${wallMs.toFixed(0)} ms: the process did not exit by itself`)
-  assert.equal(child.status, 0, child.stderr)
+  assert.notEqual(child.stdout, '', child.stderr)
   const r = JSON.parse(child.stdout)
   assert.deepEqual(r.blocked, ['timeout', null, ['blocking']])
   assert.ok(r.blockedMs >= 750 && r.blockedMs < 5000, `${r.blockedMs} ms`) // timeout 500 + grace 300
   assert.deepEqual(r.next, ['done', 'quick'])
   assert.equal(r.abandoned, true)
   assert.ok(r.closeMs < 2000, `close() took ${r.closeMs} ms`)
+  assert.equal(child.signal, null, `killed after ${wallMs.toFixed(0)} ms: the process did not exit by itself`)
+  assert.equal(child.status, 0, child.stderr)
   assert.ok(wallMs < 10_000, `${wallMs.toFixed(0)} ms`)
 })
 

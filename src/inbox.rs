@@ -108,6 +108,8 @@ impl Shared {
 struct Local {
     shared: Arc<Shared>,
     in_flight: usize,
+    /// Calls in flight that no longer keep Node alive (`unref_call`).
+    unref: std::collections::HashSet<u32>,
 }
 
 thread_local! {
@@ -122,6 +124,7 @@ pub fn outbox(js: JsEnv) -> Result<Outbox> {
             *local = Some(Local {
                 shared: create(js)?,
                 in_flight: 0,
+                unref: Default::default(),
             });
         }
         Ok(Outbox(local.as_ref().expect("just created").shared.clone()))
@@ -141,6 +144,19 @@ pub fn start_call(js: JsEnv) -> Result<Outbox> {
         local.in_flight += 1;
     });
     Ok(outbox)
+}
+
+/// Call `call` (in flight) no longer keeps Node alive: a task given up while its interpreter
+/// is stuck in a blocking call, which may never complete.
+pub fn unref_call(js: JsEnv, call: u32) {
+    let fresh = LOCAL.with(|l| {
+        l.borrow_mut()
+            .as_mut()
+            .is_some_and(|l| l.unref.insert(call))
+    });
+    if fresh {
+        finish_calls(js, 1);
+    }
 }
 
 /// Undoes `start_call` for a call that could not be submitted.
@@ -319,7 +335,14 @@ fn drain_queue(js: JsEnv) {
         }
     }
     if !completions.is_empty() {
-        finish_calls(js, completions.len());
+        let counted = LOCAL.with(|l| match l.borrow_mut().as_mut() {
+            Some(local) if !local.unref.is_empty() => completions
+                .iter()
+                .filter(|c| !local.unref.remove(&c.call))
+                .count(),
+            _ => completions.len(),
+        });
+        finish_calls(js, counted);
         js.scoped(|| settle(js, completions));
     }
 }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { closeSync, mkdirSync, openSync, realpathSync, statSync, writeSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { isAbsolute, join, relative, resolve } from 'node:path'
+import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 
 import native = require('./native')
 import { codedError, PythonError } from './errors'
@@ -86,6 +86,11 @@ interface MemoryUsage {
   peak: number
   refused: number
   limit: number
+}
+
+/** Whether a task's interpreter hit its limit: an allocation refused, or over it. */
+function overLimit(memory: MemoryUsage | null): boolean {
+  return memory !== null && (memory.refused > 0 || memory.peak > memory.limit)
 }
 
 /** What the runner's `run` returns (src/task/runner.py). */
@@ -377,7 +382,7 @@ export class Tasks extends EventEmitter {
     const notFound = (why: string) => codedError('ERR_PY_TASK_NOT_FOUND', `no task script ${JSON.stringify(script)}: ${why}`)
     const inside = (root: string, p: string) => {
       const rel = relative(root, p)
-      return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)
+      return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)
     }
     if (!inside(this.appPath, path)) throw notFound(`it is outside appPath ${this.appPath}`)
     let real: string
@@ -463,10 +468,16 @@ export class Tasks extends EventEmitter {
     if (worker.abandoned) return
     const memory = this.#settled(worker, task)
     const error = r.error === null ? null : new PythonError(r.error.type, r.error.message, r.error.traceback)
-    let state: TaskResult['state'] = r.exitCode === 0 && error === null ? 'done' : 'failed'
-    if (state === 'failed' && (memory?.refused ?? 0) > 0) state = 'memory'
     const value = r.hasValue ? r.value : undefined
-    this.#end(task, state, { exitCode: r.exitCode, value, error, peakMemory: memory?.peak ?? null })
+    const peakMemory = memory?.peak ?? null
+    if (task.ending !== null) {
+      // Stopped, even if the script caught the interruption and ended by itself.
+      this.#end(task, task.ending, { value, peakMemory })
+    } else {
+      let state: TaskResult['state'] = r.exitCode === 0 && error === null ? 'done' : 'failed'
+      if (state === 'failed' && overLimit(memory)) state = 'memory'
+      this.#end(task, state, { exitCode: r.exitCode, value, error, peakMemory })
+    }
     this.#release(worker, !r.clean)
   }
 
@@ -476,7 +487,7 @@ export class Tasks extends EventEmitter {
     if (worker.abandoned) return
     const memory = this.#settled(worker, task)
     let state: TaskResult['state'] = task.ending ?? 'failed'
-    if (state === 'failed' && (memory?.refused ?? 0) > 0) state = 'memory'
+    if (state === 'failed' && overLimit(memory)) state = 'memory'
     this.#end(task, state, { error: task.ending === null ? error : null, peakMemory: memory?.peak ?? null })
     worker.py.call_async(worker.runner, 'reset').then(
       (clean: boolean) => this.#release(worker, !clean),
@@ -525,13 +536,15 @@ export class Tasks extends EventEmitter {
     if (worker === undefined || task.endedAt !== null) return
     const memory = this.#settled(worker, task)
     worker.abandoned = true
+    native.unrefCall(task.call)
     this.#abandoned.push(task.id)
     this.#end(task, task.ending ?? 'cancelled', { peakMemory: memory?.peak ?? null })
     this.#release(worker, true)
   }
 
-  /** While tasks with a memory limit run: one that keeps hitting its limit (refusals in two
-   * checks in a row, 100 ms apart) is stopped as `memory`. */
+  /** While tasks with a memory limit run, every 25 ms: a task over its limit (through small
+   * blocks, which may go a little over it: see src/task/memory.rs) or that keeps hitting it
+   * (refusals in two checks in a row) is stopped as `memory`. */
   #watchMemory(): void {
     if (this.#memoryWatch !== null) return
     this.#memoryWatch = setInterval(() => {
@@ -540,15 +553,17 @@ export class Tasks extends EventEmitter {
         const task = worker.task
         if (task === null || !task.limited) continue
         limited++
-        const refused = native.taskMemoryUsage(worker.interp)?.refused ?? 0
-        if (refused > task.refusedSeen && task.refusedSeen > 0) this.#interrupt(task, 'memory')
-        task.refusedSeen = refused
+        const usage = native.taskMemoryUsage(worker.interp)
+        if (usage === null) continue
+        const hitting = usage.refused > task.refusedSeen && task.refusedSeen > 0
+        if (usage.used > usage.limit || hitting) this.#interrupt(task, 'memory')
+        task.refusedSeen = usage.refused
       }
       if (limited === 0) {
         clearInterval(this.#memoryWatch!)
         this.#memoryWatch = null
       }
-    }, 100)
+    }, 25)
     this.#memoryWatch.unref()
   }
 

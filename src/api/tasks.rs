@@ -50,6 +50,15 @@ pub fn create_task_context(env: Env, call: u32) -> napi::Result<()> {
     })
 }
 
+/// Call `call` no longer keeps Node alive: its task was given up, stuck in a blocking call.
+#[napi]
+pub fn unref_call(env: Env, call: u32) -> napi::Result<()> {
+    entry(&env, |js| {
+        inbox::unref_call(js, call);
+        Ok(())
+    })
+}
+
 /// Makes context `interp` (from `createTaskContext`) this JS thread's: closed with its
 /// environment.
 #[napi]

@@ -158,12 +158,13 @@ class Scheduled:
 
     def reschedule(self, delay):
         """Runs the call `delay` seconds from now instead (again, if it already ran)."""
+        delay = _delay(delay)
         with self._lock:
             if self._state == 'running':
                 raise RuntimeError('a scheduled call cannot be rescheduled while it runs')
             self._state = 'pending'
             self._generation += 1
-        self._at(_delay(delay))
+        self._at(delay)
         return self
 
     def pending(self):

@@ -33,6 +33,16 @@ use std::sync::{Mutex, PoisonError};
 use crate::error::{Error, Result};
 pub use hooks::install;
 
+/// Blocks of at least this many bytes (user data: `bytearray`s, big lists and strings; and
+/// pymalloc's arenas) are refused at the limit: CPython raises `MemoryError` where they were
+/// asked for. Smaller ones are CPython's own bookkeeping too (exception objects, interned
+/// strings, dict resizes), and some of its code aborts the process when one of those fails
+/// (`_PyErr_NormalizeException`, the recursion check, `marshal` during an import): they may go
+/// `HEADROOM` over the limit, and the supervisor stops a task found over its limit (`used >
+/// limit`) with an interrupt, at a bytecode boundary, well before that.
+const LARGE: usize = 4096;
+const HEADROOM: i64 = 32 << 20;
+
 /// How many interpreters may have a limit at once.
 const SLOTS: usize = 256;
 /// The largest limit kept as given (JS passes at most 2^53).
@@ -75,12 +85,17 @@ impl Slot {
     }
 
     /// Adds `size` bytes unless that would take `used` over the limit (then counts a refusal).
+    /// Small blocks may go `HEADROOM` over it: see `LARGE`.
     fn charge(&self, size: usize) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);
+        let cap = match size >= LARGE {
+            true => limit,
+            false => limit.saturating_add(HEADROOM),
+        };
         let added = i64::try_from(size).ok().and_then(|size| {
             self.used
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                    used.checked_add(size).filter(|&total| total <= limit)
+                    used.checked_add(size).filter(|&total| total <= cap)
                 })
                 .ok()
                 .map(|before| before + size)

@@ -181,7 +181,7 @@ def run(spec, host):
     script = spec['script']
     pyembed.task = task
     sys.argv = [script, *spec['argv']]
-    sys.path[:] = [spec['appPath'], *_baseline.path]
+    sys.path = [spec['appPath'], *_baseline.path]
     time.sleep = _interruptible_sleep(task.id)
     main = types.ModuleType('__main__')
     main.__file__ = script
@@ -306,8 +306,9 @@ def reset():
         if name.partition('.')[0] not in stdlib or name == '__main__':
             del sys.modules[name]
     sys.modules['__main__'] = base.main
-    sys.path[:] = base.path
-    sys.argv[:] = base.argv
+    # New lists, not the task's changed back: the task's value may be one of them.
+    sys.path = list(base.path)
+    sys.argv = list(base.argv)
     sys.meta_path[:] = base.meta_path
     sys.path_hooks[:] = base.path_hooks
     sys.path_importer_cache.clear()
