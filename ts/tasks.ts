@@ -624,7 +624,13 @@ export class Tasks extends EventEmitter {
     for (const line of lines) {
       task.output.push({ stream, text: line, t })
       task.outputBytes += Buffer.byteLength(line) + 1
-      task.spec.onOutput?.(line, stream)
+      try {
+        task.spec.onOutput?.(line, stream)
+      } catch (e) {
+        process.emitWarning(`pyembed: a task's onOutput threw: ${(e as Error)?.message ?? e}`, {
+          code: 'PYEMBED_ONOUTPUT_THREW',
+        })
+      }
     }
     while (task.outputBytes > OUTPUT_KEPT && task.output.length > 1) {
       task.outputBytes -= Buffer.byteLength(task.output.shift()!.text) + 1

@@ -206,7 +206,11 @@ const kinds = {
     }]
   } },
 }
-const weighted = Object.entries(kinds).map(([name, kind]) => ({ name, weight: kind.weight, kind }))
+// STRESS_KINDS=a,b runs only those kinds (to find which one a failure comes from).
+const only = process.env.STRESS_KINDS?.split(',')
+const weighted = Object.entries(kinds)
+  .filter(([name]) => only === undefined || only.includes(name))
+  .map(([name, kind]) => ({ name, weight: kind.weight, kind }))
 
 /** Starts `kind` on `tasks`; the returned promise settles once its tasks ended and were checked. */
 function start(tasks, name, kind, where) {

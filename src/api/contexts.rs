@@ -182,7 +182,8 @@ pub fn create_context(
                 _ => return Err(Error::invalid_arg(format!("{name} must be a function"))),
             }
         }
-        let interp = context::create(kind, Box::new(code::setup_context))?;
+        let isolated = kind == Kind::Isolated;
+        let interp = context::create(kind, Box::new(move |py| code::setup_context(py, isolated)))?;
         OPEN.with(|o| o.borrow_mut().push(interp.id));
         let installed = run_in(js, interp.id, None, &capture, |py, streams| {
             code::capture_output(py, &streams[0], &streams[1]).map(|()| Reply::Undefined)

@@ -35,7 +35,7 @@ pub fn create_task_context(env: Env, call: u32) -> napi::Result<()> {
                 let created = context::create(
                     Kind::Task,
                     Box::new(|py| {
-                        code::setup_context(py)?;
+                        code::setup_context(py, true)?;
                         runner::module(py).map(drop)
                     }),
                 );

@@ -247,7 +247,7 @@ def _setup_main(allow_os_exit):
         _guard_exit()
 
 
-def _setup_context():
+def _setup_context(isolated):
     """A new context, at creation (its `os` and `_signal` modules are its own)."""
     global _in_context
     _in_context = True
@@ -259,6 +259,12 @@ def _setup_context():
         # statics keyed by a thread-state number that each interpreter counts on its own, so
         # two interpreters see each other's loops: use asyncio's pure-Python version here.
         sys.modules['_asyncio'] = None
+    if isolated and sys.version_info >= (3, 12):
+        # CPython 3.13.0 corrupts memory when isolated interpreters import `_datetime` at the
+        # same time (plain python3.13 with `_interpreters` too), and 3.12 refuses it there
+        # anyway: `datetime` uses its pure-Python version in isolated contexts (and so does
+        # `zoneinfo`, whose C part needs `_datetime`).
+        sys.modules['_datetime'] = sys.modules['_zoneinfo'] = None
 
 
 def _run_exit_hooks():

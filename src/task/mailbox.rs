@@ -166,12 +166,11 @@ pub fn recv(task: &str, timeout: Option<Duration>) -> Woken {
 }
 
 /// Sleeps `duration` unless task `task` is interrupted first (then returns false). Blocks: call
-/// it detached from Python.
+/// it detached from Python. A task whose mailbox is closed is over: no sleep for it.
 pub fn sleep(task: &str, duration: Duration) -> bool {
     let deadline = Instant::now() + duration;
     let Some(mailbox) = find(task) else {
-        std::thread::sleep(duration);
-        return true;
+        return false;
     };
     mailbox
         .wait_until(Some(deadline), |s| s.interrupted.then_some(()))
@@ -207,6 +206,6 @@ mod tests {
         assert_eq!(waiter.join().unwrap(), Woken::Interrupted);
         assert!(!sleep("t2", Duration::from_secs(10)));
         close("t2");
-        assert!(sleep("t2", Duration::from_millis(1)));
+        assert!(!sleep("t2", Duration::from_secs(10)));
     }
 }

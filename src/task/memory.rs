@@ -268,5 +268,15 @@ pub fn end(interp: usize) -> Option<Usage> {
     slot.generation.fetch_add(1, Ordering::SeqCst);
     ACTIVE.fetch_sub(1, Ordering::AcqRel);
     blocks::forget_slot(index as u32);
+    if usage.peak >= TRIM_AFTER {
+        // What the interpreter freed stays with malloc (per-thread arenas, and big blocks
+        // served from the heap once malloc raised its mmap threshold): give it back to the
+        // system, or a host running many memory-hungry tasks keeps their peak forever.
+        // SAFETY: glibc's malloc_trim takes its own locks; any thread may call it.
+        unsafe { libc::malloc_trim(0) };
+    }
     Some(usage)
 }
+
+/// A task that took this much gives its memory back to the system when its limit ends.
+const TRIM_AFTER: u64 = 8 << 20;

@@ -285,6 +285,13 @@ def _release_import_locks():
         pass
 
 
+def _initializing(module):
+    try:
+        return bool(module.__spec__._initializing)
+    except Exception:  # no spec (None in sys.modules, a module made by hand): not an import
+        return False
+
+
 def reset():
     """Puts the interpreter back as `prepare` found it. Returns False if it cannot be reused
     (a thread the task started is still running)."""
@@ -300,10 +307,14 @@ def reset():
     reactor_stopped = pyembed._stop_reactor(1.0)
     # Dropped: every module the task loaded, but the standard library's (kept loaded for the
     # next task: re-importing its C modules on every task costs time, and memory CPython does
-    # not give back).
+    # not give back) unless an interrupted import left it half done: still initializing, or a
+    # package above it gone (a failed import of a package keeps the submodules it had loaded,
+    # which a fresh import of the package would not bind to it).
     stdlib = sys.stdlib_module_names
-    for name in [n for n in sys.modules if n not in base.modules]:
-        if name.partition('.')[0] not in stdlib or name == '__main__':
+    for name in sorted(n for n in sys.modules if n not in base.modules):
+        parent = name.rpartition('.')[0]
+        if (name.partition('.')[0] not in stdlib or name == '__main__'
+                or (parent and parent not in sys.modules) or _initializing(sys.modules[name])):
             del sys.modules[name]
     sys.modules['__main__'] = base.main
     # New lists, not the task's changed back: the task's value may be one of them.
