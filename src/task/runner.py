@@ -189,9 +189,7 @@ def run(spec, host):
     sys.modules['__main__'] = main
     exit_code, error = 0, None
     try:
-        with open(script, 'rb') as f:
-            source = f.read()
-        exec(compile(source, script, 'exec', dont_inherit=True), main.__dict__)
+        exec(_compiled(script), main.__dict__)
     except SystemExit as e:
         exit_code = _exit_code(e)
     except pyembed.Cancelled:
@@ -204,6 +202,26 @@ def run(spec, host):
     task._value = None
     outcome['clean'] = reset()
     return outcome
+
+
+#: Compiled scripts by path, with the file's (mtime, size) when compiled.
+_code = {}
+
+
+def _compiled(script):
+    """The script's code object, compiled again only when its file changed."""
+    import os
+    stat = os.stat(script)
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _code.get(script)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    with open(script, 'rb') as f:
+        code = compile(f.read(), script, 'exec', dont_inherit=True)
+    if len(_code) >= 64:
+        _code.clear()
+    _code[script] = (stamp, code)
+    return code
 
 
 def _describe(exc):
@@ -285,6 +303,10 @@ def _release_import_locks():
         pass
 
 
+#: Standard-library modules kept loaded, as checked at a reset (name → module).
+_kept = {}
+
+
 def _initializing(module):
     try:
         return bool(module.__spec__._initializing)
@@ -312,10 +334,16 @@ def reset():
     # which a fresh import of the package would not bind to it).
     stdlib = sys.stdlib_module_names
     for name in sorted(n for n in sys.modules if n not in base.modules):
+        module = sys.modules[name]
+        if _kept.get(name) is module:
+            continue  # checked after an earlier task, unchanged since
         parent = name.rpartition('.')[0]
         if (name.partition('.')[0] not in stdlib or name == '__main__'
-                or (parent and parent not in sys.modules) or _initializing(sys.modules[name])):
+                or (parent and parent not in sys.modules) or _initializing(module)):
             del sys.modules[name]
+            _kept.pop(name, None)
+        else:
+            _kept[name] = module
     sys.modules['__main__'] = base.main
     # New lists, not the task's changed back: the task's value may be one of them.
     sys.path = list(base.path)
