@@ -397,6 +397,31 @@ test('onOutput is called once per line, in order, with (text, stream)', async ()
   assert.equal(seen.length, 4)
 })
 
+test("a task's 'output' event gets each line too, for child tasks as well", async () => {
+  const tasks = runner()
+  const seen = new Map()
+  tasks.on('task', (task) => task.on('output', (text, stream) => seen.set(task.id, [...(seen.get(task.id) ?? []), [stream, text]])))
+  const task = tasks.run('output.py')
+  const r = await task.result
+  assert.deepEqual(seen.get(task.id), lines(r))
+})
+
+test('an onOutput that throws is reported as a warning; the task goes on', async () => {
+  const tasks = runner()
+  const warnings = []
+  const onWarning = (w) => warnings.push(w.code)
+  process.on('warning', onWarning)
+  try {
+    const r = await tasks.run('output.py', { onOutput: () => { throw new Error('listener bug') } }).result
+    assert.equal(r.state, 'done')
+    assert.equal(r.output.length, 4)
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.ok(warnings.includes('PYEMBED_ONOUTPUT_THREW'), JSON.stringify(warnings))
+  } finally {
+    process.off('warning', onWarning)
+  }
+})
+
 test('<workdir>/output.log holds the output text', async () => {
   const tasks = runner()
   const task = tasks.run('output.py')

@@ -626,6 +626,7 @@ export class Tasks extends EventEmitter {
       task.outputBytes += Buffer.byteLength(line) + 1
       try {
         task.spec.onOutput?.(line, stream)
+        if (task.listenerCount('output') > 0) task.emit('output', line, stream)
       } catch (e) {
         process.emitWarning(`pyembed: a task's onOutput threw: ${(e as Error)?.message ?? e}`, {
           code: 'PYEMBED_ONOUTPUT_THREW',

@@ -11,20 +11,14 @@ const appPath = dirname(fileURLToPath(import.meta.url))
 const workRoot = mkdtempSync(join(tmpdir(), 'pyembed-demo-tasks-'))
 // Two at once: the parent keeps its place while it waits for the child.
 const tasks = new Tasks({ appPath, workRoot, concurrency: 2, timeoutSec: 30 })
-// A child task's output is not streamed (only `run()` takes `onOutput`): it is kept in its
-// result (and in workRoot/<id>/output.log), so it is printed when the child ends.
+// Every task's output streams as it comes, children's too: listen to each new task.
 tasks.on('task', (task) => {
-  const child = task.parentId !== null
-  task.on('end', (r) => {
-    if (child) for (const line of r.output) console.log(`  [child ] ${line.text}`)
-    console.log(`  [${child ? 'child ' : 'parent'}] ended: ${r.state} in ${r.durationMs} ms`)
-  })
+  const who = task.parentId !== null ? 'child ' : 'parent'
+  task.on('output', (text, stream) => console.log(`  [${who}] ${stream === 'stderr' ? '(stderr) ' : ''}${text}`))
+  task.on('end', (r) => console.log(`  [${who}] ended: ${r.state} in ${r.durationMs} ms`))
 })
 
-const parent = tasks.run('parent.py', {
-  params: { n: 200 },
-  onOutput: (text, stream) => console.log(`  [parent] ${stream === 'stderr' ? '(stderr) ' : ''}${text}`),
-})
+const parent = tasks.run('parent.py', { params: { n: 200 } })
 const result = await parent.result
 
 const { abandoned } = await tasks.close()
