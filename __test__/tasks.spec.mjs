@@ -397,6 +397,14 @@ test('onOutput is called once per line, in order, with (text, stream)', async ()
   assert.equal(seen.length, 4)
 })
 
+test("a script's end is Python's: its threads are joined and its atexit hooks run, every time", async () => {
+  const tasks = runner({ concurrency: 1 })
+  for (let i = 0; i < 3; i++) {
+    const r = await tasks.run('exit_hooks.py').result
+    assert.deepEqual([r.state, r.value, r.output.map((l) => l.text)], ['done', 'script ended', ['thread done', 'atexit ran']])
+  }
+})
+
 test("a task's 'output' event gets each line too, for child tasks as well", async () => {
   const tasks = runner()
   const seen = new Map()

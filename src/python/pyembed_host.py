@@ -267,23 +267,30 @@ def _setup_context(isolated):
         sys.modules['_datetime'] = sys.modules['_zoneinfo'] = None
 
 
-def _run_exit_hooks():
-    """What a normal interpreter exit runs, without joining the threads still running:
-    threading's exit hooks (concurrent.futures stops its executors there), then atexit; then
-    stdout and stderr are flushed. Errors are printed, never raised."""
+def _run_exit_hooks(join_threads=None):
+    """What a normal interpreter exit runs: threading's exit hooks (concurrent.futures stops its
+    executors there), `join_threads()` if given (by default the threads still running are not
+    joined), then atexit; then stdout and stderr are flushed. Errors are printed, never raised.
+    With `join_threads` (a task's end, see src/task/runner.py) the interpreter goes on: new
+    threading hooks stay allowed and atexit is emptied."""
     import sys
     threading = sys.modules.get('threading')
     hooks = getattr(threading, '_threading_atexits', None)
     if hooks is not None:
-        threading._SHUTTING_DOWN = True  # no new hooks from here on
+        if join_threads is None:
+            threading._SHUTTING_DOWN = True  # no new hooks from here on
         for hook in reversed(list(hooks)):
             try:
                 hook()
             except BaseException:
                 sys.excepthook(*sys.exc_info())
         hooks.clear()
+    if join_threads is not None:
+        join_threads()
     import atexit
     atexit._run_exitfuncs()
+    if join_threads is not None:
+        atexit._clear()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -32,6 +32,8 @@ class _Baseline:
         self.excepthook = sys.excepthook
         self.recursion_limit = sys.getrecursionlimit()
         self.sleep = time.sleep
+        import atexit
+        self.atexit_register = atexit.register
         self.threads = _thread_count()
 
 
@@ -183,6 +185,8 @@ def run(spec, host):
     sys.argv = [script, *spec['argv']]
     sys.path = [spec['appPath'], *_baseline.path]
     time.sleep = _interruptible_sleep(task.id)
+    import atexit
+    atexit.register = _recording_register
     main = types.ModuleType('__main__')
     main.__file__ = script
     main.__builtins__ = builtins
@@ -244,16 +248,32 @@ def _interruptible_sleep(task_id):
 
 
 def _shutdown():
-    """What ends a Python process after its script: threading's exit hooks and a join of the
+    """What ends a Python process after its script: threading's exit hooks, a join of the
     threads the script started (while the task's timeout allows), then atexit; output flushed."""
-    threading_hooks = getattr(threading, '_threading_atexits', None)
-    for hook in reversed(list(threading_hooks or ())):
-        try:
-            hook()
-        except BaseException:
-            sys.excepthook(*sys.exc_info())
-    if threading_hooks is not None:
-        threading_hooks.clear()
+    for hook in getattr(threading, '_threading_atexits', ()):
+        _hooked(hook)
+    pyembed._run_exit_hooks(_join_threads)
+
+
+#: Top-level packages whose modules registered exit hooks during the task: they ran, so those
+#: modules are shut down (concurrent.futures refuses new work): dropped at reset.
+_shut = set()
+
+
+def _hooked(func):
+    func = getattr(func, 'func', func)  # threading keeps its hooks as functools.partial
+    module = getattr(func, '__module__', None)
+    if isinstance(module, str):
+        _shut.add(module.partition('.')[0])
+
+
+def _recording_register(func, *args, **kwargs):
+    """`atexit.register` during a task: notes whose hook it is (see `_shut`)."""
+    _hooked(func)
+    return _baseline.atexit_register(func, *args, **kwargs)
+
+
+def _join_threads():
     # Not this thread, nor the reactor (it stops at reset), nor threads `threading` did not
     # start (3.13 records this one as a dummy thread).
     own = (threading.current_thread(), threading.main_thread(), pyembed._loop_thread)
@@ -262,14 +282,6 @@ def _shutdown():
                 and not isinstance(thread, threading._DummyThread)):
             while thread.is_alive():  # in slices, so that a cancellation lands
                 thread.join(0.05)
-    import atexit
-    atexit._run_exitfuncs()
-    atexit._clear()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
 
 
 def _release_import_locks():
@@ -321,6 +333,8 @@ def reset():
     _release_import_locks()
     pyembed.__dict__.pop('task', None)
     time.sleep = base.sleep
+    import atexit
+    atexit.register = base.atexit_register
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -332,13 +346,15 @@ def reset():
     # not give back) unless an interrupted import left it half done: still initializing, or a
     # package above it gone (a failed import of a package keeps the submodules it had loaded,
     # which a fresh import of the package would not bind to it).
-    stdlib = sys.stdlib_module_names
+    stdlib = sys.stdlib_module_names - _shut
+    _shut.clear()
     for name in sorted(n for n in sys.modules if n not in base.modules):
         module = sys.modules[name]
-        if _kept.get(name) is module:
+        top = name.partition('.')[0]
+        if _kept.get(name) is module and top in stdlib:
             continue  # checked after an earlier task, unchanged since
         parent = name.rpartition('.')[0]
-        if (name.partition('.')[0] not in stdlib or name == '__main__'
+        if (top not in stdlib or name == '__main__'
                 or (parent and parent not in sys.modules) or _initializing(module)):
             del sys.modules[name]
             _kept.pop(name, None)
