@@ -148,8 +148,13 @@ export class Python {
       } finally {
         adopting = null
       }
-      const host = await py.import_async('pyembed')
-      await py.call_async(host, '_capture', [stdout, stderr])
+      try {
+        const host = await py.import_async('pyembed')
+        await py.call_async(host, '_capture', [stdout, stderr])
+      } catch (e) {
+        await py.#close(0, false)
+        throw e
+      }
       return py
     }
     internals.interp = (py) => py.#interp

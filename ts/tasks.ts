@@ -75,6 +75,10 @@ export interface TasksCloseResult {
 }
 
 const MB = 1024 * 1024
+const MAX_TIMER = 2 ** 31 - 1
+/** What a kept output line counts against the 1 MB kept: its bytes and newline, at least 32
+ * (a flood of empty lines must not keep a million objects). */
+const lineCost = (text: string) => Math.max(32, Buffer.byteLength(text) + 1)
 const OUTPUT_KEPT = MB
 const MESSAGE_TEXT = 0
 const MESSAGE_BYTES = 1
@@ -103,6 +107,18 @@ interface RunOutcome {
   clean: boolean
 }
 
+/** Emits `event`; a listener that throws is the host's bug: rethrown on its own tick (as an
+ * uncaught exception, like any listener's), never into the supervisor's bookkeeping. */
+function emitSafely(emitter: EventEmitter, event: string, ...args: unknown[]): void {
+  try {
+    emitter.emit(event, ...args)
+  } catch (e) {
+    process.nextTick(() => {
+      throw e
+    })
+  }
+}
+
 function invalid(message: string): Error {
   return codedError('ERR_PY_INVALID_ARG', message)
 }
@@ -121,8 +137,8 @@ function seconds(v: unknown, what: string, fallback: number): number {
 
 function limitMb(v: unknown, fallback: number): number {
   if (v === undefined) return fallback
-  if (typeof v !== 'number' || Number.isNaN(v) || v === 0 || v > 2 ** 33) {
-    throw invalid('memoryLimitMb must be a number of MB above 0 (at most 2^33), or below 0 for no limit')
+  if (typeof v !== 'number' || Number.isNaN(v) || (v >= 0 && v < 1) || v > 2 ** 33) {
+    throw invalid('memoryLimitMb must be a number of MB from 1 to 2^33, or below 0 for no limit')
   }
   return v
 }
@@ -131,11 +147,10 @@ function checkParams(v: unknown, what: string): Record<string, unknown> {
   if (v === undefined) return {}
   if (!isPlainObject(v)) throw invalid(`${what} must be a plain object`)
   try {
-    JSON.stringify(v)
+    return JSON.parse(JSON.stringify(v)) // what a task gets is plain data, whatever it was given
   } catch (e) {
     throw invalid(`${what} must be JSON-able: ${(e as Error).message}`)
   }
-  return v
 }
 
 /** What crosses to the task: a string, bytes, or JSON text. */
@@ -165,6 +180,8 @@ class Worker {
   task: Task | null = null
   /** Its task was given up while it ran: its late outcome is ignored. */
   abandoned = false
+  /** Ends the interrupts still sent to an abandoned task's call. */
+  stopNudging: () => void = () => {}
   readonly py: Python
   readonly runner: PyObject
 
@@ -338,7 +355,12 @@ export class Tasks extends EventEmitter {
   async #close(): Promise<TasksCloseResult> {
     for (const task of this.#tasks.values()) this.cancel(task, false)
     await Promise.all([...this.#tasks.values()].map((t) => t.result))
-    while (this.#busy.size > 0 || this.#making > 0) await new Promise((r) => setTimeout(r, 5))
+    // Bounded: on Python 3.10/3.11 a worker being made waits for the shared GIL, which a task
+    // stuck in C code (abandoned) may hold for good.
+    const giveUp = Date.now() + this.#graceMs + 5000
+    while ((this.#busy.size > 0 || this.#making > 0) && Date.now() < giveUp) {
+      await new Promise((r) => setTimeout(r, 5))
+    }
     await Promise.all([...this.#idle.splice(0).map((w) => internals.close(w.py, 1000)), ...this.#retiring])
     return { abandoned: [...this.#abandoned] }
   }
@@ -465,7 +487,7 @@ export class Tasks extends EventEmitter {
 
   /** The script ended and the runner has reset the interpreter. */
   #ran(worker: Worker, task: Task, r: RunOutcome): void {
-    if (worker.abandoned) return
+    if (worker.abandoned) return worker.stopNudging()
     const memory = this.#settled(worker, task)
     const error = r.error === null ? null : new PythonError(r.error.type, r.error.message, r.error.traceback)
     const value = r.hasValue ? r.value : undefined
@@ -484,15 +506,29 @@ export class Tasks extends EventEmitter {
   /** The run call ended with an exception: interrupted (`pyembed.Cancelled`), or pyembed
    * itself failed. The interpreter is reset here (the runner does not reset after a cancel). */
   #stopped(worker: Worker, task: Task, error: Error): void {
-    if (worker.abandoned) return
+    if (worker.abandoned) return worker.stopNudging()
     const memory = this.#settled(worker, task)
     let state: TaskResult['state'] = task.ending ?? 'failed'
     if (state === 'failed' && overLimit(memory)) state = 'memory'
     this.#end(task, state, { error: task.ending === null ? error : null, peakMemory: memory?.peak ?? null })
-    worker.py.call_async(worker.runner, 'reset').then(
-      (clean: boolean) => this.#release(worker, !clean),
-      () => this.#release(worker, true),
-    )
+    // The reset runs the task's leftovers (`__del__` of its objects...): it gets the task's
+    // treatment, interrupted again and again, given up after the grace period.
+    const reset = internals.start(worker.py, worker.runner, 'reset', [])
+    const nudge = setInterval(() => native.cancelCall(reset.call), 100)
+    const grace = setTimeout(() => {
+      clearInterval(nudge)
+      worker.abandoned = true
+      native.unrefCall(reset.call)
+      this.#abandoned.push(task.id)
+      this.#release(worker, true)
+    }, this.#graceMs)
+    reset.promise.then(
+      (clean: boolean) => !worker.abandoned && this.#release(worker, !clean),
+      () => !worker.abandoned && this.#release(worker, true),
+    ).finally(() => {
+      clearInterval(nudge)
+      clearTimeout(grace)
+    })
   }
 
   /** The run call is over (or given up): stops interrupting it and ends its memory account. */
@@ -512,7 +548,8 @@ export class Tasks extends EventEmitter {
     task.timer = null
     if (!(timeoutSec >= 0 && timeoutSec < Infinity) || task.startedAt === null) return
     const left = Math.max(0, task.startedAt.getTime() + timeoutSec * 1000 - Date.now())
-    task.timer = setTimeout(() => this.#interrupt(task, 'timeout'), Math.min(left, 2 ** 31 - 1))
+    const fire = left > MAX_TIMER ? () => this.#arm(task, timeoutSec) : () => this.#interrupt(task, 'timeout')
+    task.timer = setTimeout(fire, Math.min(left, MAX_TIMER))
     task.timer.unref()
   }
 
@@ -534,12 +571,21 @@ export class Tasks extends EventEmitter {
   #abandon(task: Task): void {
     const worker = [...this.#busy].find((w) => w.task === task)
     if (worker === undefined || task.endedAt !== null) return
-    const memory = this.#settled(worker, task)
+    // Its memory limit stays (it ends with the interpreter), and so do the interrupts, on an
+    // unref'd timer: a task that swallows them still gets them, as long as it runs.
+    const memory = task.limited ? native.taskMemoryUsage(worker.interp) : null
+    task.limited = false
+    clearTimeout(task.grace ?? undefined)
+    task.grace = null
+    task.nudge?.unref()
+    const nudge = task.nudge
+    task.nudge = null
     worker.abandoned = true
     native.unrefCall(task.call)
     this.#abandoned.push(task.id)
     this.#end(task, task.ending ?? 'cancelled', { peakMemory: memory?.peak ?? null })
     this.#release(worker, true)
+    worker.stopNudging = () => clearInterval(nudge ?? undefined)
   }
 
   /** While tasks with a memory limit run, every 25 ms: a task over its limit (through small
@@ -611,7 +657,7 @@ export class Tasks extends EventEmitter {
       peakMemory: outcome.peakMemory ?? null,
     }
     task.resolve(r)
-    task.emit('end', r)
+    emitSafely(task, 'end', r)
   }
 
   /** Output of the task running on `worker`: split into lines, kept, logged, streamed. */
@@ -623,7 +669,7 @@ export class Tasks extends EventEmitter {
     const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n')
     for (const line of lines) {
       task.output.push({ stream, text: line, t })
-      task.outputBytes += Buffer.byteLength(line) + 1
+      task.outputBytes += lineCost(line)
       try {
         task.spec.onOutput?.(line, stream)
         if (task.listenerCount('output') > 0) task.emit('output', line, stream)
@@ -633,8 +679,12 @@ export class Tasks extends EventEmitter {
         })
       }
     }
-    while (task.outputBytes > OUTPUT_KEPT && task.output.length > 1) {
-      task.outputBytes -= Buffer.byteLength(task.output.shift()!.text) + 1
+    if (task.outputBytes > OUTPUT_KEPT) {
+      let drop = 0
+      while (task.outputBytes > OUTPUT_KEPT && drop < task.output.length - 1) {
+        task.outputBytes -= lineCost(task.output[drop++].text)
+      }
+      task.output.splice(0, drop) // once: shifting one at a time is quadratic
       task.outputTruncated = true
     }
   }
@@ -655,7 +705,8 @@ export class Tasks extends EventEmitter {
           return ['ok', null]
         }
         case 'timeout': {
-          task.spec.timeoutSec = args[0] as number
+          if (typeof args[0] !== 'number' || Number.isNaN(args[0])) return ['ERR_PY_INVALID_ARG', 'seconds must be a number']
+          task.spec.timeoutSec = args[0]
           if (task.state === 'running') this.#arm(task, task.spec.timeoutSec)
           return ['ok', null]
         }

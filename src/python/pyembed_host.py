@@ -159,9 +159,7 @@ class Scheduled:
     def reschedule(self, delay):
         """Runs the call `delay` seconds from now instead (again, if it already ran)."""
         delay = _delay(delay)
-        with self._lock:
-            if self._state == 'running':
-                raise RuntimeError('a scheduled call cannot be rescheduled while it runs')
+        with self._lock:  # from its own callback too: a periodic call re-arms itself
             self._state = 'pending'
             self._generation += 1
         self._at(delay)

@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+/// What a task's mailbox may hold at once, in bytes: messages are not counted against a task's
+/// memory limit, so a task sending to itself (or to a task still queued) must not grow the
+/// host without bound.
+pub const MAX_QUEUED: usize = 64 << 20;
+
 /// One message, as it travels between threads and interpreters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -20,6 +25,15 @@ pub enum Message {
     Bytes(Vec<u8>),
     /// A JSON-able value, as JSON text.
     Json(String),
+}
+
+impl Message {
+    fn size(&self) -> usize {
+        match self {
+            Message::Text(t) | Message::Json(t) => t.len(),
+            Message::Bytes(b) => b.len(),
+        }
+    }
 }
 
 /// How a wait ended.
@@ -36,6 +50,8 @@ pub enum Woken {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Message>,
+    /// Bytes of the messages queued (bounded by `MAX_QUEUED`).
+    bytes: usize,
     interrupted: bool,
     closed: bool,
 }
@@ -113,6 +129,13 @@ pub fn post(task: &str, message: Message) -> Result<()> {
     if state.closed {
         return Err(Error::TaskEnded(task.to_owned()));
     }
+    if state.bytes.saturating_add(message.size()) > MAX_QUEUED {
+        return Err(Error::invalid_arg(format!(
+            "task {task:?} has {} bytes of messages waiting (at most {MAX_QUEUED}): it is not taking them",
+            state.bytes
+        )));
+    }
+    state.bytes += message.size();
     state.queue.push_back(message);
     drop(state);
     mailbox.changed.notify_all();
@@ -122,7 +145,10 @@ pub fn post(task: &str, message: Message) -> Result<()> {
 /// Puts `message` back in front of task `task`'s queue (a wait that took it was abandoned).
 pub fn unrecv(task: &str, message: Message) -> Result<()> {
     let mailbox = find(task).ok_or_else(|| Error::TaskEnded(task.to_owned()))?;
-    mailbox.lock().queue.push_front(message);
+    let mut state = mailbox.lock();
+    state.bytes += message.size();
+    state.queue.push_front(message);
+    drop(state);
     mailbox.changed.notify_all();
     Ok(())
 }
@@ -149,12 +175,13 @@ pub fn recv(task: &str, timeout: Option<Duration>) -> Woken {
     let Some(mailbox) = find(task) else {
         return Woken::Closed;
     };
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t)); // too far: none
     mailbox
         .wait_until(deadline, |s| {
             if s.interrupted {
                 Some(Woken::Interrupted)
             } else if let Some(message) = s.queue.pop_front() {
+                s.bytes -= message.size();
                 Some(Woken::Message(message))
             } else if s.closed {
                 Some(Woken::Closed)
@@ -168,12 +195,12 @@ pub fn recv(task: &str, timeout: Option<Duration>) -> Woken {
 /// Sleeps `duration` unless task `task` is interrupted first (then returns false). Blocks: call
 /// it detached from Python. A task whose mailbox is closed is over: no sleep for it.
 pub fn sleep(task: &str, duration: Duration) -> bool {
-    let deadline = Instant::now() + duration;
+    let deadline = Instant::now().checked_add(duration); // too far: until interrupted
     let Some(mailbox) = find(task) else {
         return false;
     };
     mailbox
-        .wait_until(Some(deadline), |s| s.interrupted.then_some(()))
+        .wait_until(deadline, |s| s.interrupted.then_some(()))
         .is_none()
 }
 

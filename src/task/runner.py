@@ -21,7 +21,7 @@ _baseline = None
 
 class _Baseline:
     def __init__(self):
-        self.modules = set(sys.modules)
+        self.modules = dict(sys.modules)
         self.main = sys.modules['__main__']
         self.path = list(sys.path)
         self.argv = list(sys.argv)
@@ -29,7 +29,9 @@ class _Baseline:
         self.path_hooks = list(sys.path_hooks)
         self.builtins = dict(builtins.__dict__)
         self.stdout, self.stderr, self.stdin = sys.stdout, sys.stderr, sys.stdin
-        self.excepthook = sys.excepthook
+        self.hooks = {name: getattr(sys, name) for name in (
+            'excepthook', 'unraisablehook', 'displayhook', 'breakpointhook')}
+        self.thread_excepthook = threading.excepthook
         self.recursion_limit = sys.getrecursionlimit()
         self.sleep = time.sleep
         import atexit
@@ -47,6 +49,17 @@ def prepare():
     global _baseline
     if _baseline is None:
         _baseline = _Baseline()
+        sys.addaudithook(_audit)
+
+
+#: Set when a task added an audit hook: those cannot be removed, so its interpreter retires.
+_audited = False
+
+
+def _audit(event, args):
+    global _audited
+    if event == 'sys.addaudithook':
+        _audited = True
 
 
 def _encode(data):
@@ -147,7 +160,7 @@ class Task:
                 if outcome == 'message':
                     _unrecv(self.id, *value)
 
-        threading.Thread(target=wait, name='pyembed-task-recv').start()
+        threading.Thread(target=wait, name=_RECV_THREAD).start()
         return await future
 
     def set_timeout(self, seconds):
@@ -162,13 +175,18 @@ class Task:
         raise errors.get(status, RuntimeError)(value)
 
 
+#: `recv_async`'s waiting threads: not joined at the script's end (an abandoned wait lasts until
+#: the task's mailbox closes, right after).
+_RECV_THREAD = 'pyembed-task-recv'
+
+
 def _exit_code(exit):
     """What `python script.py` exits with for a `SystemExit`."""
     code = exit.code
     if code is None:
         return 0
     if isinstance(code, int):
-        return code
+        return int(code)  # sys.exit(True) is 1
     print(code, file=sys.stderr)
     return 1
 
@@ -279,6 +297,7 @@ def _join_threads():
     own = (threading.current_thread(), threading.main_thread(), pyembed._loop_thread)
     for thread in threading.enumerate():
         if (thread not in own and not thread.daemon and thread.is_alive()
+                and thread.name != _RECV_THREAD
                 and not isinstance(thread, threading._DummyThread)):
             while thread.is_alive():  # in slices, so that a cancellation lands
                 thread.join(0.05)
@@ -360,6 +379,9 @@ def reset():
             _kept.pop(name, None)
         else:
             _kept[name] = module
+    for name, module in base.modules.items():  # a task may have removed or replaced one
+        if sys.modules.get(name) is not module:
+            sys.modules[name] = module
     sys.modules['__main__'] = base.main
     # New lists, not the task's changed back: the task's value may be one of them.
     sys.path = list(base.path)
@@ -372,7 +394,9 @@ def reset():
         del current[name]
     current.update(base.builtins)
     sys.stdout, sys.stderr, sys.stdin = base.stdout, base.stderr, base.stdin
-    sys.excepthook = base.excepthook
+    for name, hook in base.hooks.items():
+        setattr(sys, name, hook)
+    threading.excepthook = base.thread_excepthook
     sys.setrecursionlimit(base.recursion_limit)
     sys.settrace(None)
     sys.setprofile(None)
@@ -382,4 +406,7 @@ def reset():
     atexit._clear()
     import gc
     gc.collect(1)  # a task's young garbage; the rest to the automatic collections
-    return reactor_stopped and _thread_count() <= base.threads
+    deadline = time.monotonic() + 0.2  # `recv_async` threads end as the mailbox closes
+    while _thread_count() > base.threads and time.monotonic() < deadline:
+        base.sleep(0.005)
+    return reactor_stopped and not _audited and _thread_count() <= base.threads

@@ -5,9 +5,10 @@
 use std::ffi::CString;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyRuntimeError, PyTimeoutError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyModule, PyTuple};
+use pyo3::types::{PyDict, PyModule, PyTuple};
 
 use super::mailbox::{self, Message, Woken};
 use crate::error::Result;
@@ -58,7 +59,13 @@ fn recv<'py>(
     let timeout = timeout.map(seconds).transpose().map_err(|e| err(py, e))?;
     let woken = py.detach(|| mailbox::recv(&task, timeout));
     let raised = match woken {
-        Woken::Message(message) => return Ok(message_to_py(py, message)),
+        Woken::Message(message) => match message_to_py(py, &message) {
+            Ok(value) => return Ok(value),
+            Err(e) => {
+                let _ = mailbox::unrecv(&task, message); // not lost: still first in line
+                e
+            }
+        },
         Woken::TimedOut => PyTimeoutError::new_err("no message arrived in time"),
         Woken::Interrupted => {
             let cancelled = code::cancelled_type(py)?;
@@ -103,10 +110,20 @@ fn sleep<'py>(
     _: Option<&Bound<'py, PyDict>>,
 ) -> Result<Bound<'py, PyAny>> {
     let (task, secs): (String, f64) = args.extract().map_err(|e| err(py, e))?;
+    if secs > MAX_SLEEP {
+        // What `time.sleep` itself says of a duration it cannot represent.
+        return Err(err(
+            py,
+            PyOverflowError::new_err("sleep length is too large"),
+        ));
+    }
     let duration = seconds(secs).map_err(|e| err(py, e))?;
     let slept = py.detach(|| mailbox::sleep(&task, duration));
     Ok(pyo3::types::PyBool::new(py, slept).to_owned().into_any())
 }
+
+/// About the longest `time.sleep` accepts (its nanosecond clock's range).
+const MAX_SLEEP: f64 = 9.2e9;
 
 fn seconds(secs: f64) -> PyResult<Duration> {
     if secs.is_nan() {
@@ -120,21 +137,35 @@ fn seconds(secs: f64) -> PyResult<Duration> {
     Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
-fn message_to_py(py: Python<'_>, message: Message) -> Bound<'_, PyAny> {
+/// `(kind, payload)` for Python: 0 str, 1 bytes, 2 JSON text. Fails (`MemoryError`) rather
+/// than panic when the payload cannot be made (a big message under a memory limit).
+fn message_to_py<'py>(py: Python<'py>, message: &Message) -> PyResult<Bound<'py, PyAny>> {
     let (kind, payload) = match message {
-        Message::Text(text) => (0u8, text.into_pyobject(py).expect("infallible").into_any()),
-        Message::Bytes(bytes) => (1, PyBytes::new(py, &bytes).into_any()),
-        Message::Json(text) => (2, text.into_pyobject(py).expect("infallible").into_any()),
+        Message::Text(text) => (0u8, text_to_py(py, text)?),
+        Message::Json(text) => (2, text_to_py(py, text)?),
+        // SAFETY: attached; copies `len` bytes from a live slice; a new reference or NULL.
+        Message::Bytes(bytes) => (1, unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyBytes_FromStringAndSize(
+                    bytes.as_ptr().cast(),
+                    bytes.len() as ffi::Py_ssize_t,
+                ),
+            )?
+        }),
     };
-    PyTuple::new(
-        py,
-        [
-            kind.into_pyobject(py).expect("infallible").into_any(),
-            payload,
-        ],
-    )
-    .expect("a 2-tuple")
-    .into_any()
+    let kind = pyo3::types::PyInt::new(py, kind).into_any();
+    Ok(PyTuple::new(py, [kind, payload])?.into_any())
+}
+
+fn text_to_py<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: attached; `text` is valid UTF-8 of `len` bytes; a new reference or NULL.
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as ffi::Py_ssize_t),
+        )
+    }
 }
 
 /// Raises `e` as it is: the closure's caller keeps an exception already set (see

@@ -226,13 +226,24 @@ extern "C" fn raw_realloc(ctx: *mut c_void, ptr: *mut c_void, size: usize) -> *m
             |p| (raw.free)(raw.ctx, p),
         );
     }
-    let Some(block) = blocks::take(ptr as usize) else {
-        return (raw.realloc)(raw.ctx, ptr, size);
+    let Some(block) = blocks::take(ptr as usize).filter(Block::is_current) else {
+        // Not counted (allocated before the limit began, or by an ended use of its slot): a
+        // resize under a limit is charged in full, as a new block (a task could otherwise grow
+        // an object made before it started without bound).
+        return match charge_new(size, current_interp) {
+            Charge::Untracked => (raw.realloc)(raw.ctx, ptr, size),
+            Charge::Refused => null_mut(),
+            Charge::Counted(block) => {
+                let moved = (raw.realloc)(raw.ctx, ptr, size);
+                if moved.is_null() {
+                    block.refund();
+                } else {
+                    restore(moved, block);
+                }
+                moved
+            }
+        };
     };
-    if !block.is_current() {
-        // Recorded by a use of its slot that has ended: untracked from now on.
-        return (raw.realloc)(raw.ctx, ptr, size);
-    }
     let grown = size.saturating_sub(block.size);
     if grown > 0 && !block.grow(grown) {
         restore(ptr, block);
