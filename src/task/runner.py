@@ -36,6 +36,7 @@ class _Baseline:
         self.sleep = time.sleep
         import atexit
         self.atexit_register = atexit.register
+        self.thread_register = threading._register_atexit
         self.threads = _thread_count()
 
 
@@ -205,6 +206,7 @@ def run(spec, host):
     time.sleep = _interruptible_sleep(task.id)
     import atexit
     atexit.register = _recording_register
+    threading._register_atexit = _recording_thread_register
     main = types.ModuleType('__main__')
     main.__file__ = script
     main.__builtins__ = builtins
@@ -268,8 +270,6 @@ def _interruptible_sleep(task_id):
 def _shutdown():
     """What ends a Python process after its script: threading's exit hooks, a join of the
     threads the script started (while the task's timeout allows), then atexit; output flushed."""
-    for hook in getattr(threading, '_threading_atexits', ()):
-        _hooked(hook)
     pyembed._run_exit_hooks(_join_threads)
 
 
@@ -279,7 +279,6 @@ _shut = set()
 
 
 def _hooked(func):
-    func = getattr(func, 'func', func)  # threading keeps its hooks as functools.partial
     module = getattr(func, '__module__', None)
     if isinstance(module, str):
         _shut.add(module.partition('.')[0])
@@ -289,6 +288,12 @@ def _recording_register(func, *args, **kwargs):
     """`atexit.register` during a task: notes whose hook it is (see `_shut`)."""
     _hooked(func)
     return _baseline.atexit_register(func, *args, **kwargs)
+
+
+def _recording_thread_register(func, *args, **kwargs):
+    """`threading._register_atexit` during a task, likewise (concurrent.futures uses it)."""
+    _hooked(func)
+    return _baseline.thread_register(func, *args, **kwargs)
 
 
 def _join_threads():
@@ -354,6 +359,7 @@ def reset():
     time.sleep = base.sleep
     import atexit
     atexit.register = base.atexit_register
+    threading._register_atexit = base.thread_register
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
