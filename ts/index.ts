@@ -5,11 +5,11 @@ export { callOptions, CallOptions, type CallOptionsInit, kwargs, Kwargs } from '
 export type { PyObject } from './proxy'
 export {
   Task,
-  Tasks,
   type OutputLine,
   type RunOptions,
   type TaskResult,
   type TasksCloseResult,
   type TasksOptions,
   type TaskState,
-} from './tasks'
+} from './task'
+export { Tasks } from './tasks'
