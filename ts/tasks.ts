@@ -255,7 +255,7 @@ export class Tasks extends EventEmitter {
       this.#end(task, task.ending, { value, peakMemory })
     } else {
       let state: TaskResult['state'] = r.exitCode === 0 && error === null ? 'done' : 'failed'
-      if (state === 'failed' && overLimit(memory)) state = 'memory'
+      if (error !== null && overLimit(memory)) state = 'memory' // not for sys.exit(n)
       this.#end(task, state, { exitCode: r.exitCode, value, error, peakMemory })
     }
     this.#release(worker, !r.clean)
