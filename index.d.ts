@@ -218,6 +218,9 @@ export interface Stats {
   owned: number
 }
 
+/** Context `interp` runs task `task` from now on: its Python code waits on that task's mailbox. */
+export declare function taskBind(interp: number, task: string): void
+
 /** Closes task `task`'s mailbox: it ended; its waits end and later messages are refused. */
 export declare function taskMailboxClose(task: string): void
 
@@ -289,6 +292,9 @@ export interface TaskMemoryUsage {
   refused: number
   limit: number
 }
+
+/** Context `interp` runs no task any more (a closed one has nothing to unbind). */
+export declare function taskUnbind(interp: number): void
 
 /** Converts deeply: mappings, iterables and numbers are unpacked too. */
 export declare function toJs(owner: number, id: number): unknown

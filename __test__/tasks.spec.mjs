@@ -405,6 +405,15 @@ test("a script's end is Python's: its threads are joined and its atexit hooks ru
   }
 })
 
+test("a task cannot take another task's messages through the runner's native functions", async () => {
+  const tasks = runner({ concurrency: 2 })
+  const victim = tasks.run('victim.py')
+  victim.send('for the victim')
+  const thief = await tasks.run('thief.py', { params: { victim: victim.id } }).result
+  assert.deepEqual(thief.value, ['ValueError', 'TimeoutError']) // it takes no task id
+  assert.deepEqual((await victim.result).value, 'for the victim')
+})
+
 test("a task's 'output' event gets each line too, for child tasks as well", async () => {
   const tasks = runner()
   const seen = new Map()

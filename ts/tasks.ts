@@ -235,6 +235,7 @@ export class Tasks extends EventEmitter {
       params: spec.params,
     }
     const host = (op: string, ...args: unknown[]) => this.#host(task, op, args)
+    native.taskBind(worker.interp, task.id)
     const run = internals.start(worker.py, worker.runner, 'run', [call, host])
     task.call = run.call
     run.promise.then(
@@ -294,6 +295,7 @@ export class Tasks extends EventEmitter {
     clearInterval(task.nudge ?? undefined)
     clearTimeout(task.grace ?? undefined)
     task.nudge = task.grace = null
+    native.taskUnbind(worker.interp)
     native.taskMailboxClose(task.id)
     if (!task.limited) return null
     task.limited = false
@@ -339,6 +341,7 @@ export class Tasks extends EventEmitter {
     const nudge = task.nudge
     task.nudge = null
     worker.abandoned = true
+    native.taskUnbind(worker.interp)
     native.unrefCall(task.call)
     this.#abandoned.push(task.id)
     this.#end(task, task.ending ?? 'cancelled', { peakMemory: memory?.peak ?? null })

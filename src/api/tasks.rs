@@ -59,6 +59,26 @@ pub fn unref_call(env: Env, call: u32) -> napi::Result<()> {
     })
 }
 
+/// Context `interp` runs task `task` from now on: its Python code waits on that task's mailbox.
+#[napi]
+pub fn task_bind(env: Env, interp: u32, task: String) -> napi::Result<()> {
+    entry(&env, |_| {
+        mailbox::bind(context::get(interp)?.state(), &task);
+        Ok(())
+    })
+}
+
+/// Context `interp` runs no task any more (a closed one has nothing to unbind).
+#[napi]
+pub fn task_unbind(env: Env, interp: u32) -> napi::Result<()> {
+    entry(&env, |_| {
+        if let Ok(context) = context::get(interp) {
+            mailbox::unbind(context.state());
+        }
+        Ok(())
+    })
+}
+
 /// Makes context `interp` (from `createTaskContext`) this JS thread's: closed with its
 /// environment.
 #[napi]

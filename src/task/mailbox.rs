@@ -97,6 +97,32 @@ impl Mailbox {
 
 static BOXES: Mutex<Option<HashMap<String, Arc<Mailbox>>>> = Mutex::new(None);
 
+/// The task each task interpreter (its `PyInterpreterState` address) is running: what its
+/// Python code may wait on. Task code cannot name another task's mailbox to read it.
+static BOUND: Mutex<Option<HashMap<usize, String>>> = Mutex::new(None);
+
+fn bound_map<R>(f: impl FnOnce(&mut HashMap<usize, String>) -> R) -> R {
+    f(BOUND
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new))
+}
+
+/// Interpreter `interp` runs task `task` from now on.
+pub fn bind(interp: usize, task: &str) {
+    bound_map(|b| b.insert(interp, task.to_owned()));
+}
+
+/// Interpreter `interp` runs no task any more.
+pub fn unbind(interp: usize) {
+    bound_map(|b| b.remove(&interp));
+}
+
+/// The task interpreter `interp` runs, if any.
+pub fn bound(interp: usize) -> Option<String> {
+    bound_map(|b| b.get(&interp).cloned())
+}
+
 fn boxes<R>(f: impl FnOnce(&mut HashMap<String, Arc<Mailbox>>) -> R) -> R {
     f(BOXES
         .lock()

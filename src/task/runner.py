@@ -131,7 +131,7 @@ class Task:
     def recv(self, timeout=None):
         """The next message sent to this task, in order; waits up to `timeout` seconds (None:
         no limit), then raises TimeoutError."""
-        kind, payload = _recv(self.id, timeout)
+        kind, payload = _recv(timeout)
         return _decode(kind, payload)
 
     async def recv_async(self, timeout=None):
@@ -143,7 +143,7 @@ class Task:
         def deliver(outcome, value):
             if future.cancelled():
                 if outcome == 'message':  # nobody takes it now: back in front of the queue
-                    _unrecv(self.id, *value)
+                    _unrecv(*value)
                 return
             if outcome == 'message':
                 future.set_result(_decode(*value))
@@ -152,14 +152,14 @@ class Task:
 
         def wait():
             try:
-                value, outcome = _recv(self.id, timeout), 'message'
+                value, outcome = _recv(timeout), 'message'
             except BaseException as e:
                 value, outcome = e, 'error'
             try:
                 loop.call_soon_threadsafe(deliver, outcome, value)
             except RuntimeError:  # the loop is closed
                 if outcome == 'message':
-                    _unrecv(self.id, *value)
+                    _unrecv(*value)
 
         threading.Thread(target=wait, name=_RECV_THREAD).start()
         return await future
@@ -203,7 +203,7 @@ def run(spec, host):
     pyembed.task = task
     sys.argv = [script, *spec['argv']]
     sys.path = [spec['appPath'], *_baseline.path]
-    time.sleep = _interruptible_sleep(task.id)
+    time.sleep = _interruptible_sleep()
     import atexit
     atexit.register = _recording_register
     threading._register_atexit = _recording_thread_register
@@ -256,11 +256,11 @@ def _describe(exc):
     return {'type': type(exc).__name__, 'message': str(exc), 'traceback': ''.join(lines)}
 
 
-def _interruptible_sleep(task_id):
+def _interruptible_sleep():
     real = _baseline.sleep
 
     def sleep(seconds):
-        if not _sleep(task_id, seconds):
+        if not _sleep(seconds):
             raise pyembed.Cancelled('the task was cancelled')
 
     sleep.__doc__ = real.__doc__

@@ -1,6 +1,8 @@
 //! The `_pyembed_tasks` module of a task's interpreter: the Python runner (`runner.py`) plus
 //! the native functions it calls for messages and interruptible sleep (`_recv`, `_post`,
-//! `_unrecv`, `_sleep`), which wait detached from Python and hold no Python object.
+//! `_unrecv`, `_sleep`), which wait detached from Python and hold no Python object. `_recv`,
+//! `_unrecv` and `_sleep` act on the task the calling interpreter runs (`mailbox::bind`), never
+//! on one the caller names.
 
 use std::ffi::CString;
 use std::time::Duration;
@@ -48,14 +50,20 @@ fn into_pyerr(py: Python<'_>, e: crate::error::Error) -> PyErr {
     closure::exception(py, e)
 }
 
-/// `_recv(task_id, timeout)` → `(kind, payload)`: 0 str, 1 bytes, 2 JSON text. Raises
+/// `_recv(timeout)` → `(kind, payload)`: 0 str, 1 bytes, 2 JSON text. Raises
 /// `TimeoutError`, `pyembed.Cancelled` (interrupted) or `RuntimeError` (the task ended).
 fn recv<'py>(
     py: Python<'py>,
     args: &Bound<'py, PyTuple>,
     _: Option<&Bound<'py, PyDict>>,
 ) -> Result<Bound<'py, PyAny>> {
-    let (task, timeout): (String, Option<f64>) = args.extract().map_err(|e| err(py, e))?;
+    let (timeout,): (Option<f64>,) = args.extract().map_err(|e| err(py, e))?;
+    let Some(task) = running_task() else {
+        return Err(err(
+            py,
+            PyRuntimeError::new_err("no task runs in this interpreter"),
+        ));
+    };
     let timeout = timeout.map(seconds).transpose().map_err(|e| err(py, e))?;
     let woken = py.detach(|| mailbox::recv(&task, timeout));
     let raised = match woken {
@@ -80,14 +88,30 @@ fn recv<'py>(
     Err(err(py, raised))
 }
 
-/// `_post(task_id, kind, payload)` (and `_unrecv`, which puts a message back in front).
+/// `_post(task_id, kind, payload)`, and `_unrecv(kind, payload)`, which puts a message back in
+/// front of the running task's queue.
 fn post<'py>(
     py: Python<'py>,
     args: &Bound<'py, PyTuple>,
     front: bool,
 ) -> Result<Bound<'py, PyAny>> {
-    let (task, kind, payload): (String, u8, Bound<'py, PyAny>) =
-        args.extract().map_err(|e| err(py, e))?;
+    let (task, kind, payload): (Option<String>, u8, Bound<'py, PyAny>) = match front {
+        // `_unrecv(kind, payload)`: back to this interpreter's own task.
+        true => {
+            let (kind, payload) = args.extract().map_err(|e| err(py, e))?;
+            (running_task(), kind, payload)
+        }
+        false => {
+            let (task, kind, payload) = args.extract().map_err(|e| err(py, e))?;
+            (Some(task), kind, payload)
+        }
+    };
+    let Some(task) = task else {
+        return Err(err(
+            py,
+            PyRuntimeError::new_err("no task runs in this interpreter"),
+        ));
+    };
     let message = match kind {
         0 => Message::Text(payload.extract().map_err(|e| err(py, e))?),
         1 => Message::Bytes(payload.extract().map_err(|e| err(py, e))?),
@@ -103,13 +127,13 @@ fn post<'py>(
         .map_err(|e| err(py, PyRuntimeError::new_err(e.to_string())))
 }
 
-/// `_sleep(task_id, seconds)` → False if the task was interrupted meanwhile.
+/// `_sleep(seconds)` → False if the task was interrupted meanwhile.
 fn sleep<'py>(
     py: Python<'py>,
     args: &Bound<'py, PyTuple>,
     _: Option<&Bound<'py, PyDict>>,
 ) -> Result<Bound<'py, PyAny>> {
-    let (task, secs): (String, f64) = args.extract().map_err(|e| err(py, e))?;
+    let (secs,): (f64,) = args.extract().map_err(|e| err(py, e))?;
     if secs > MAX_SLEEP {
         // What `time.sleep` itself says of a duration it cannot represent.
         return Err(err(
@@ -118,8 +142,17 @@ fn sleep<'py>(
         ));
     }
     let duration = seconds(secs).map_err(|e| err(py, e))?;
-    let slept = py.detach(|| mailbox::sleep(&task, duration));
+    // No task (it ended): no sleep either.
+    let slept = running_task().is_some_and(|task| py.detach(|| mailbox::sleep(&task, duration)));
     Ok(pyo3::types::PyBool::new(py, slept).to_owned().into_any())
+}
+
+/// The task the calling thread's interpreter runs.
+fn running_task() -> Option<String> {
+    // SAFETY: called attached (from a closure Python called): the current thread state and
+    // its interpreter are alive.
+    let interp = unsafe { ffi::PyThreadState_GetInterpreter(ffi::PyThreadState_Get()) };
+    mailbox::bound(interp as usize)
 }
 
 /// About the longest `time.sleep` accepts (its nanosecond clock's range).
