@@ -258,11 +258,33 @@ def _setup_context(isolated):
         # two interpreters see each other's loops: use asyncio's pure-Python version here.
         sys.modules['_asyncio'] = None
     if isolated and sys.version_info >= (3, 12):
-        # CPython 3.13.0 corrupts memory when isolated interpreters import `_datetime` at the
-        # same time (plain python3.13 with `_interpreters` too), and 3.12 refuses it there
-        # anyway: `datetime` uses its pure-Python version in isolated contexts (and so does
-        # `zoneinfo`, whose C part needs `_datetime`).
-        sys.modules['_datetime'] = sys.modules['_zoneinfo'] = None
+        sys.meta_path.insert(0, _Refused(_REFUSED_BY_VERSION.get(sys.version_info[:2], ())))
+
+
+#: Extension modules an isolated context refuses before CPython tries them. 3.12 refuses these
+#: itself, but its refusing attempt at a single-phase module corrupts memory when two isolated
+#: interpreters make it at once (`decimal` in 4 contexts: `munmap_chunk(): invalid pointer`).
+#: 3.13.0 corrupts memory when two import `_datetime` at once (plain python3.13 too), and
+#: `_zoneinfo` needs it. The pure-Python fallbacks (`_pydecimal`, `_pydatetime`, ...) load.
+_REFUSED_BY_VERSION = {
+    (3, 12): ('_decimal', '_datetime', '_zoneinfo', '_elementtree', 'pyexpat', '_ctypes',
+              '_curses', '_curses_panel', 'readline'),
+    (3, 13): ('_datetime', '_zoneinfo'),
+}
+
+
+class _Refused:
+    """A meta-path finder refusing some extension modules in an isolated context, with the
+    message CPython gives for a module that does not support sub-interpreters."""
+
+    def __init__(self, names):
+        self._names = frozenset(names)
+
+    def find_spec(self, name, path=None, target=None):
+        if name in self._names:
+            raise ImportError(
+                f'module {name} does not support loading in subinterpreters', name=name)
+        return None
 
 
 def _run_exit_hooks(join_threads=None):
