@@ -290,13 +290,13 @@ export class Tasks extends EventEmitter {
     })
   }
 
-  /** The run call is over (or given up): stops interrupting it and ends its memory account. */
+  /** The run call is over: stops interrupting it, unbinds its interpreter and ends its memory
+   * account. */
   #settled(worker: Worker, task: Task): MemoryUsage | null {
     clearInterval(task.nudge ?? undefined)
     clearTimeout(task.grace ?? undefined)
     task.nudge = task.grace = null
-    native.taskUnbind(worker.interp)
-    native.taskMailboxClose(task.id)
+    native.taskUnbind(worker.interp) // its mailbox closes in `#end`, which every caller runs next
     if (!task.limited) return null
     task.limited = false
     return native.taskMemoryEnd(worker.interp) ?? null
