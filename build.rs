@@ -1,4 +1,8 @@
-//! Build script: napi-rs setup plus the Python link concerns (which interpreter, rpath to libpython).
+//! Build script: napi-rs setup and pyo3's configuration for the Python minor version built for.
+//!
+//! The binary does not link libpython (`.cargo/config.toml` sets `PYO3_BUILD_EXTENSION_MODULE`):
+//! at run time the TS loader finds a Python of that minor version, loads its libpython with
+//! global symbol scope, and only then loads this binary (ts/native.ts).
 
 fn main() {
     napi_build::setup();
@@ -7,18 +11,4 @@ fn main() {
     // Set for every crate by .cargo/config.toml; checked in lib.rs.
     println!("cargo::rustc-check-cfg=cfg(pyo3_disable_reference_pool)");
     pyo3_build_config::use_pyo3_cfgs();
-    let config = pyo3_build_config::get();
-    if !config.shared() {
-        panic!(
-            "pyembed needs a Python built with a shared libpython (--enable-shared). \
-             With pyenv: env PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install --force <version>"
-        );
-    }
-    let lib_dir = config
-        .lib_dir()
-        .expect("pyo3 did not report libpython's directory");
-    // Without an rpath, require() fails to find libpython.so at load time.
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-rpath,{lib_dir}");
-    let executable = config.executable().unwrap_or("");
-    println!("cargo:rustc-env=PYEMBED_PYTHON_EXECUTABLE={executable}");
 }

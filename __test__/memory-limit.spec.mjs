@@ -9,7 +9,7 @@ import { Python } from 'pyembed'
 
 import { fixtures, runNode, thrown } from './helpers.mjs'
 
-const native = createRequire(import.meta.url)('../index.js')
+const native = createRequire(import.meta.url)('../dist/native.js').load()
 const MiB = 2 ** 20
 
 const main = new Python()
@@ -42,7 +42,7 @@ function inChild(body) {
      import { createRequire } from 'node:module'
      import { join } from 'node:path'
      import { Python } from 'pyembed'
-     const native = createRequire(join(process.cwd(), 'x.js'))('./index.js')
+     const native = createRequire(join(process.cwd(), 'x.js'))('./dist/native.js').load()
      const MiB = 2 ** 20
      const py = new Python()
      py.add_syspath(${JSON.stringify(fixtures)})

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { before, test } from 'node:test'
 
 import { Python } from 'pyembed'
-import { runNode } from './helpers.mjs'
+import { fixtures, runNode } from './helpers.mjs'
 
 let venv
 before(() => {
@@ -16,19 +16,7 @@ before(() => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'pyembed-venv-')))
   venv = join(dir, 'venv')
   execFileSync(base, ['-m', 'venv', venv])
-  const wheel = join(dir, 'embedprobe-1.0-py3-none-any.whl')
-  execFileSync(base, ['-c', `
-import zipfile, sys
-files = {
-    "embedprobe/__init__.py": "import sys\\ndef where():\\n    return __file__\\n",
-    "embedprobe-1.0.dist-info/METADATA": "Metadata-Version: 2.1\\nName: embedprobe\\nVersion: 1.0\\n",
-    "embedprobe-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
-}
-files["embedprobe-1.0.dist-info/RECORD"] = "".join(f"{n},,\\n" for n in files) + "embedprobe-1.0.dist-info/RECORD,,\\n"
-with zipfile.ZipFile(sys.argv[1], "w") as z:
-    for name, text in files.items():
-        z.writestr(name, text)
-`, wheel])
+  const wheel = execFileSync(base, [join(fixtures, 'make_wheel.py'), dir], { encoding: 'utf8' }).trim()
   execFileSync(join(venv, 'bin', 'python'), ['-m', 'pip', 'install', '--no-index', '--quiet', wheel])
 })
 

@@ -25,7 +25,7 @@ export function opsPerSecond(fn, batch = 1000) {
 }
 
 /** The raw binding, for a plain Node-API baseline (`cancelCall` of no call touches no Python). */
-export const native = createRequire(import.meta.url)('../index.js')
+export const native = createRequire(import.meta.url)('../dist/native.js').load()
 
 export function fmt(n) {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(n < 10 ? 2 : 1)

@@ -4,7 +4,7 @@
 // `obj.method()` costs one native crossing.
 import { inspect } from 'node:util'
 
-import native = require('./native')
+import { native } from './native'
 import { codedError } from './errors'
 import { splitArgs } from './kwargs'
 import { brand } from './shared'

@@ -2,7 +2,8 @@
 import { resolve } from 'node:path'
 import { isMainThread } from 'node:worker_threads'
 
-import native = require('./native')
+import { chosen, load, type Native, native, request, setOnLoad } from './native'
+import { runtimeOf } from './discover'
 import { codedError, PythonError } from './errors'
 import { type CallOptions, isCallOptions, isKwargs, type Kwargs } from './kwargs'
 import { DONE, HANDLE, handleOf, makeProxy, METHOD, nameId, type PyObject } from './proxy'
@@ -28,8 +29,17 @@ function packNumbers(array: unknown[], start: number): Float64Array | null {
   return scratch.subarray(0, n)
 }
 
-// Once per environment, whichever copy of this layer loads first (see shared.ts).
-if (!shared.initialized) {
+/** `Python.configure()` options other than the Python's location, until the binding loads. */
+let startOptions: { allowOsExit?: boolean; exitTimeoutMs?: number } | null = null
+
+// When the binding loads in this environment: once per environment, whichever copy of this
+// layer loads it first (see shared.ts), register the helpers; then apply `configure()`.
+setOnLoad((native) => {
+  if (!shared.initialized) registerHooks(native)
+  if (startOptions !== null) native.configure(startOptions)
+})
+
+function registerHooks(native: Native): void {
   native.init(
     {
       makeProxy,
@@ -56,13 +66,22 @@ if (!shared.initialized) {
   if (isMainThread) process.on('exit', () => native.shutdown())
 }
 
+/**
+ * Start-up options. `executable`, `venv` and `pythonHome` choose the Python (first of them
+ * given; else `$VIRTUAL_ENV`, `$PYTHON`, `python3` on PATH): any build of Python 3.10–3.13 with
+ * a shared libpython.
+ */
 export interface ConfigureOptions {
-  /** A virtualenv to use; defaults to `$VIRTUAL_ENV` when set. */
-  venv?: string
-  /** The prefix holding Python's standard library, if not the built-against one. */
-  pythonHome?: string
-  /** `sys.executable` (what multiprocessing children run). */
+  /** A Python executable: its libpython is embedded, and it becomes `sys.executable`. */
   executable?: string
+  /** A virtualenv: its Python is embedded and its `bin/python` activates it. */
+  venv?: string
+  /**
+   * A Python installation folder (a relocatable Python shipped with an app): its
+   * `bin/python3` (else `lib/libpython3.X.so`) is embedded, and it is `PyConfig.home`. With
+   * `executable` or `venv`, only the latter.
+   */
+  pythonHome?: string
   /** Let `os._exit()` in the main interpreter end the process (default false: it raises). */
   allowOsExit?: boolean
   /** How long Python's exit hooks may take at process exit, in ms (default 5000). */
@@ -72,8 +91,14 @@ export interface ConfigureOptions {
 export interface VersionInfo {
   python: string
   pyembed: string
+  /** `sys.executable`. */
   executable: string
+  /** The shared libpython loaded. */
   libpython: string
+  /** The pyembed binary loaded for that Python (one per minor version). */
+  binary: string
+  /** Where the Python was found: `python3 on PATH`, `$VIRTUAL_ENV`, `Python.configure({ venv })`, … */
+  source: string
   /** What `{ context: 'isolated' }` creates: its own GIL (Python 3.12+) or a shared one. */
   subinterpreters: 'own-gil' | 'shared-gil'
 }
@@ -89,6 +114,12 @@ export interface PythonOptions {
   stdout?: (text: string) => void
   /** A context's `sys.stderr`, likewise. */
   stderr?: (text: string) => void
+  /**
+   * python.ts compatibility: the Python to use (an executable, a venv or an installation
+   * folder), as `Python.configure` would choose it; only before the Python is chosen (first
+   * use). Naming another one afterwards throws `ERR_PY_ALREADY_INITIALIZED`.
+   */
+  runtime_path?: string
 }
 
 export interface CloseOptions {
@@ -173,7 +204,8 @@ export class Python {
     if (typeof options !== 'object' || options === null) {
       throw codedError('ERR_PY_INVALID_ARG', 'options must be an object')
     }
-    const { context = false, stdout, stderr } = options
+    const { context = false, stdout, stderr, runtime_path } = options
+    if (runtime_path !== undefined) request(runtimeOf(runtime_path))
     if (typeof context !== 'boolean' && context !== 'isolated' && context !== 'shared-gil') {
       throw codedError('ERR_PY_INVALID_ARG', `context must be true, 'isolated' or 'shared-gil', not ${String(context)}`)
     }
@@ -182,7 +214,9 @@ export class Python {
     }
     this.#options = { context, stdout, stderr }
     this.#interp = Python.#create(this.#options)
-    this.#ownerId = native.newOwner(this.#interp)
+    // The main interpreter's instances get their owner id at first use: until then the Python
+    // is not chosen, and `Python.configure()` may still choose it.
+    this.#ownerId = this.#interp === 0 ? 0 : native.newOwner(this.#interp)
   }
 
   static #create({ context, stdout, stderr }: PythonOptions): number {
@@ -194,7 +228,7 @@ export class Python {
   /** This instance's owner id; throws once it is closed. */
   get #owner(): number {
     if (this.#closing !== undefined) throw codedError('ERR_PY_CONTEXT_CLOSED', 'this Python instance is closed')
-    return this.#ownerId
+    return this.#ownerId || (this.#ownerId = native.newOwner(0))
   }
 
   /** True for an instance with a context (sub-interpreter) of its own. */
@@ -204,12 +238,26 @@ export class Python {
 
   /** Sets start-up options; only before Python starts (first use). */
   static configure(options: ConfigureOptions = {}): void {
-    native.configure(options)
+    if (typeof options !== 'object' || options === null) {
+      throw codedError('ERR_PY_INVALID_ARG', 'options must be an object')
+    }
+    const { executable, venv, pythonHome, allowOsExit, exitTimeoutMs } = options
+    for (const [name, value] of Object.entries({ executable, venv, pythonHome })) {
+      if (value !== undefined && (typeof value !== 'string' || value === '')) {
+        throw codedError('ERR_PY_INVALID_ARG', `${name} must be a non-empty string`)
+      }
+    }
+    request({ executable, venv, pythonHome })
+    const rest = { allowOsExit, exitTimeoutMs }
+    if (chosen() === null) startOptions = rest
+    else load().configure(rest)
   }
 
   /** Versions and paths of the embedded interpreter (starts it if needed). */
   static get version(): VersionInfo {
-    return native.version()
+    load()
+    const { binary, source } = chosen()!
+    return { ...native.version(), binary, source }
   }
 
   /** Appends a directory (resolved against the current directory) to `sys.path`. */
@@ -327,7 +375,7 @@ export class Python {
     if (this.#closing !== undefined) return this.#closing
     this.#modules.clear()
     if (this.#interp === 0) {
-      native.clear(this.#ownerId)
+      if (this.#ownerId !== 0) native.clear(this.#ownerId)
       this.#closing = Promise.resolve(true)
       return this.#closing
     }

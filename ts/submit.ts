@@ -1,7 +1,7 @@
 // Async calls: each gets an id and a promise; the native inbox settles them in batches
 // (one `settle` call per wake-up of the JS thread, however many calls completed). Aborts and
 // timeouts reject at once and ask native code to interrupt the call.
-import native = require('./native')
+import { native } from './native'
 import { codedError } from './errors'
 import type { CallOptions } from './kwargs'
 import { shared } from './shared'

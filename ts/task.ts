@@ -2,7 +2,7 @@
 // and results of the `Tasks` API, and the checks and message encoding both files share.
 import { EventEmitter } from 'node:events'
 
-import native = require('./native')
+import { native } from './native'
 import { codedError } from './errors'
 
 export type TaskState = 'queued' | 'running' | 'done' | 'failed' | 'timeout' | 'memory' | 'cancelled'

@@ -8,7 +8,7 @@ import { closeSync, mkdirSync, openSync, realpathSync, statSync, writeSync } fro
 import { availableParallelism } from 'node:os'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 
-import native = require('./native')
+import { native } from './native'
 import { codedError, PythonError } from './errors'
 import { internals } from './python'
 import {

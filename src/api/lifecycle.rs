@@ -83,12 +83,6 @@ fn teardown() {
 /// Options for `configure`; must be called before Python starts.
 #[napi(object)]
 pub struct ConfigureOptions {
-    /// A virtualenv to activate (its `bin/python` becomes `sys.executable`).
-    pub venv: Option<String>,
-    /// `PYTHONHOME`-like prefix of the standard library.
-    pub python_home: Option<String>,
-    /// `sys.executable`; defaults to the Python pyembed was built against.
-    pub executable: Option<String>,
     /// Let `os._exit()` in the main interpreter end the process (default false: it raises
     /// `RuntimeError`, as it does in contexts).
     pub allow_os_exit: Option<bool>,
@@ -97,10 +91,11 @@ pub struct ConfigureOptions {
     pub exit_timeout_ms: Option<f64>,
 }
 
-/// Sets start-up options. Throws `ERR_PY_ALREADY_INITIALIZED` once Python has started.
+/// Sets start-up options. Throws `ERR_PY_ALREADY_INITIALIZED` once Python has started. Which
+/// Python runs is chosen by the TS loader (`selectPython`).
 ///
 /// ```js
-/// Python.configure({ venv: '/path/to/.venv' })
+/// native.configure({ exitTimeoutMs: 1000 })
 /// ```
 #[napi]
 pub fn configure(env: Env, options: ConfigureOptions) -> napi::Result<()> {
@@ -110,11 +105,33 @@ pub fn configure(env: Env, options: ConfigureOptions) -> napi::Result<()> {
             .map(|ms| super::millis(ms, "exitTimeoutMs"))
             .transpose()?;
         runtime::configure(runtime::Options {
-            venv: options.venv,
-            python_home: options.python_home,
-            executable: options.executable,
             allow_os_exit: options.allow_os_exit.unwrap_or(false),
             exit_timeout,
+        })
+    })
+}
+
+/// The Python that the TS loader found, whose libpython it loaded before this binary.
+#[napi(object)]
+pub struct PythonPaths {
+    /// `sys.executable` (a venv's `bin/python` activates the venv); omitted: CPython's guess.
+    pub executable: Option<String>,
+    /// `PyConfig.home`, for a relocated Python.
+    pub home: Option<String>,
+}
+
+/// Records the Python chosen for this process; every JS environment says it once, when it loads
+/// this binary. Different paths once chosen throw `ERR_PY_ALREADY_INITIALIZED`.
+///
+/// ```js
+/// native.selectPython({ executable: '/usr/bin/python3.11' })
+/// ```
+#[napi]
+pub fn select_python(env: Env, paths: PythonPaths) -> napi::Result<()> {
+    entry(&env, |_| {
+        runtime::select(runtime::Paths {
+            executable: paths.executable,
+            home: paths.home,
         })
     })
 }

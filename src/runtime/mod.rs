@@ -14,17 +14,18 @@ use std::ffi::{CStr, CString};
 use std::sync::{Mutex, OnceLock};
 
 use pyo3::ffi;
+use pyo3::types::PyAnyMethods;
 
 use crate::context;
 use crate::error::{Error, Result};
-pub use config::Options;
+pub use config::{Options, Paths};
 
 /// Facts about the running interpreter.
 #[derive(Debug)]
 pub struct Runtime {
     /// `sys.version`, e.g. `3.11.7 (main, ...) [GCC 12.2.0]`.
     pub version: String,
-    /// `sys.executable` as configured.
+    /// `sys.executable` as it is after start.
     pub executable: String,
     /// Path of the libpython shared object.
     pub libpython: String,
@@ -35,6 +36,8 @@ pub struct Runtime {
 }
 
 static PENDING: Mutex<Option<Options>> = Mutex::new(None);
+/// The Python the TS loader chose; set before anything can start the runtime.
+static PATHS: OnceLock<Paths> = OnceLock::new();
 static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
 
 /// Records options for the start; refused once the runtime has started.
@@ -44,6 +47,16 @@ pub fn configure(options: Options) -> Result<()> {
         return Err(Error::AlreadyInitialized);
     }
     *pending = Some(options);
+    Ok(())
+}
+
+/// Records the Python the loader chose. The same paths again are accepted (every JS environment
+/// says them once); others are refused: this process's libpython is already chosen.
+pub fn select(paths: Paths) -> Result<()> {
+    let chosen = PATHS.get_or_init(|| paths.clone());
+    if *chosen != paths {
+        return Err(Error::AlreadyInitialized);
+    }
     Ok(())
 }
 
@@ -67,24 +80,14 @@ pub fn is_running() -> bool {
     matches!(RUNTIME.get(), Some(Ok(_)))
 }
 
-/// `major.minor` of the linked libpython, readable before initialization.
-pub fn linked_version() -> String {
-    // SAFETY: Py_GetVersion returns a static string and may be called before initialization.
-    let full = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }.to_string_lossy();
-    full.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .next()
-        .unwrap_or("")
-        .split('.')
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
 /// Default of `Python.configure({ exitTimeoutMs })`.
 const EXIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn start(options: Options) -> std::result::Result<Runtime, String> {
-    let settings = config::resolve(&options, &linked_version())?;
+    let paths = PATHS
+        .get()
+        .ok_or("no Python was chosen: load pyembed through its package, not its .node file")?;
+    let settings = config::resolve(paths, &options)?;
     let exit_timeout = options.exit_timeout.unwrap_or(EXIT_TIMEOUT);
     let libpython = libpython::promote_to_global()?;
     let (tx, rx) = crossbeam_channel::bounded(1);
@@ -95,7 +98,7 @@ fn start(options: Options) -> std::result::Result<Runtime, String> {
             // SAFETY: runs once, on a thread with no Python thread state.
             let result = unsafe { initialize(&settings) };
             let ok = result.is_ok();
-            let _ = tx.send(result.map(|version| (version, settings.executable)));
+            let _ = tx.send(result);
             if ok {
                 // CPython's main thread outlives every use of the interpreter: it serves the
                 // main interpreter's jobs for the life of the process.
@@ -117,11 +120,12 @@ fn start(options: Options) -> std::result::Result<Runtime, String> {
     })
 }
 
-/// Initializes CPython from a `PyConfig` and reads `sys.version`; the thread stays attached.
+/// Initializes CPython from a `PyConfig` and reads `sys.version` and `sys.executable`; the
+/// thread stays attached.
 ///
 /// # Safety
 /// Call once per process, on a thread with no Python thread state.
-unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String, String> {
+unsafe fn initialize(settings: &config::Settings) -> std::result::Result<(String, String), String> {
     let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();
     let config = config.as_mut_ptr();
     // SAFETY: InitPythonConfig fully initializes the struct before any field is read.
@@ -132,11 +136,10 @@ unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String,
         (*config).buffered_stdio = 0; // print() and console.log() interleave in order.
         (*config).configure_c_stdio = 0; // leave the process's C stdio alone.
         (*config).parse_argv = 0;
-        set_string(config, &raw mut (*config).executable, &settings.executable)
-            .and_then(|()| match &settings.home {
-                Some(home) => set_string(config, &raw mut (*config).home, home),
-                None => Ok(()),
-            })
+        let executable = &raw mut (*config).executable;
+        let home = &raw mut (*config).home;
+        set_optional(config, executable, settings.executable.as_deref())
+            .and_then(|()| set_optional(config, home, settings.home.as_deref()))
             .and_then(|()| check(ffi::Py_InitializeFromConfig(config)))
     };
     // SAFETY: frees the strings owned by `config`; it is not used afterwards.
@@ -157,9 +160,13 @@ unsafe fn initialize(settings: &config::Settings) -> std::result::Result<String,
             &<pyo3::panic::PanicException as pyo3::PyTypeInfo>::type_object(py),
         );
         crate::python::code::setup_main(py, settings.allow_os_exit)
-            .map_err(|e| format!("cannot create the pyembed module: {e}"))
-    })?;
-    Ok(version)
+            .map_err(|e| format!("cannot create the pyembed module: {e}"))?;
+        py.import("sys")
+            .and_then(|sys| sys.getattr("executable"))
+            .and_then(|exe| exe.extract::<String>())
+            .map_err(|e| format!("cannot read sys.executable: {e}"))
+    })
+    .map(|executable| (version, executable))
 }
 
 /// # Safety
@@ -172,6 +179,22 @@ unsafe fn set_string(
     let value = CString::new(value).map_err(|_| format!("path contains NUL: {value:?}"))?;
     // SAFETY: upheld by the caller; `value` is NUL-terminated and copied by CPython.
     check(unsafe { ffi::PyConfig_SetBytesString(config, field, value.as_ptr()) })
+}
+
+/// `set_string` when there is a value.
+///
+/// # Safety
+/// As `set_string`.
+unsafe fn set_optional(
+    config: *mut ffi::PyConfig,
+    field: *mut *mut libc::wchar_t,
+    value: Option<&str>,
+) -> std::result::Result<(), String> {
+    match value {
+        // SAFETY: upheld by the caller.
+        Some(value) => unsafe { set_string(config, field, value) },
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn check(status: ffi::PyStatus) -> std::result::Result<(), String> {
