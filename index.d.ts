@@ -135,15 +135,18 @@ export declare function importModule(owner: number, name: string): unknown
 
 /**
  * Registers the TS layer's helpers for this environment. Called once per environment by the
- * TS layer when it loads; `isMainThread` tells whether handles are released at teardown
- * (worker_threads) or left to process exit (main thread).
+ * TS layer when it loads. `livesWithProcess`: the environment ends only when the process does
+ * (Node's main thread, Electron's main and utility processes), so its objects are left to
+ * process exit; otherwise (worker_threads, Electron renderers, which a reload tears down and
+ * recreates on the same thread) its teardown releases them, closes its contexts and clears
+ * this thread's state for the next environment.
  *
  * ```js
  * native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray,
  *               fromFloat64, packNumbers, settle, awaitPromise }, true)
  * ```
  */
-export declare function init(hooksObject: Record<string, unknown>, isMainThread: boolean): void
+export declare function init(hooksObject: Record<string, unknown>, livesWithProcess: boolean): void
 
 /**
  * A small id for an attribute name, for `call`.

@@ -29,6 +29,14 @@ function packNumbers(array: unknown[], start: number): Float64Array | null {
   return scratch.subarray(0, n)
 }
 
+/**
+ * Whether this JS environment ends only with the process: Node's main thread, Electron's main
+ * and utility processes. Not a worker_thread, nor an Electron renderer or web worker, whose
+ * reload tears the environment down (emitting 'exit') while the process and Python go on: their
+ * objects are released at teardown and Python's exit hooks do not run then.
+ */
+const livesWithProcess = isMainThread && !['renderer', 'worker'].includes((process as any).type)
+
 /** `Python.configure()` options other than the Python's location, until the binding loads. */
 let startOptions: { allowOsExit?: boolean; exitTimeoutMs?: number } | null = null
 
@@ -60,10 +68,10 @@ function registerHooks(native: Native): void {
           (error) => native.promiseSettled(ticket, false, error),
         ),
     },
-    isMainThread,
+    livesWithProcess,
   )
   shared.initialized = true
-  if (isMainThread) process.on('exit', () => native.shutdown())
+  if (livesWithProcess) process.on('exit', () => native.shutdown())
 }
 
 /**

@@ -15,8 +15,11 @@ use crate::python::attach;
 use crate::runtime;
 
 /// Registers the TS layer's helpers for this environment. Called once per environment by the
-/// TS layer when it loads; `isMainThread` tells whether handles are released at teardown
-/// (worker_threads) or left to process exit (main thread).
+/// TS layer when it loads. `livesWithProcess`: the environment ends only when the process does
+/// (Node's main thread, Electron's main and utility processes), so its objects are left to
+/// process exit; otherwise (worker_threads, Electron renderers, which a reload tears down and
+/// recreates on the same thread) its teardown releases them, closes its contexts and clears
+/// this thread's state for the next environment.
 ///
 /// ```js
 /// native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray,
@@ -26,7 +29,7 @@ use crate::runtime;
 pub fn init(
     env: Env,
     #[napi(ts_arg_type = "Record<string, unknown>")] hooks_object: Js,
-    is_main_thread: bool,
+    lives_with_process: bool,
 ) -> napi::Result<()> {
     entry(&env, |js| {
         let get = |name: &CStr| js.reference(js.get_named(hooks_object.0, name)?);
@@ -46,7 +49,7 @@ pub fn init(
         };
         let first = !hooks::is_installed();
         hooks::install(installed);
-        if first && !is_main_thread {
+        if first && !lives_with_process {
             js.add_cleanup_hook(release_environment, 0)?;
         }
         Ok(())
@@ -78,6 +81,9 @@ fn teardown() {
     );
     super::release(removed, false);
     attach::forget_thread();
+    // The references belong to the environment that is ending; a next one on this thread (an
+    // Electron renderer's reload) installs its own and registers its own teardown.
+    hooks::uninstall();
 }
 
 /// Options for `configure`; must be called before Python starts.

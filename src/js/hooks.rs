@@ -44,6 +44,11 @@ pub fn install(hooks: Hooks) {
     HOOKS.with(|h| *h.borrow_mut() = Some(hooks));
 }
 
+/// Forgets this thread's hooks (their environment ended; its references died with it).
+pub fn uninstall() {
+    let _ = HOOKS.try_with(|h| h.borrow_mut().take());
+}
+
 pub fn is_installed() -> bool {
     HOOKS.with(|h| h.borrow().is_some())
 }
