@@ -27,11 +27,13 @@ export function fail(message) {
 
 /** The folder of this platform's binaries; the same rule as `platformKey` in ts/discover.ts. */
 export function binariesDir() {
-  let abi = ''
-  if (process.platform === 'linux') {
-    const glibc = process.report?.getReport?.()?.header?.glibcVersionRuntime
-    abi = glibc || !existsSync('/etc/alpine-release') ? '-gnu' : '-musl'
+  let musl = false
+  try {
+    musl = readFileSync('/usr/bin/ldd', 'latin1').includes('musl')
+  } catch {
+    musl = existsSync('/etc/alpine-release')
   }
+  const abi = process.platform !== 'linux' ? '' : musl ? '-musl' : '-gnu'
   return join(root, 'prebuilds', `${process.platform}-${process.arch}${abi}`)
 }
 

@@ -56,13 +56,21 @@ const packageRoot = join(__dirname, '..')
 
 /** `linux-x64-gnu`: the folder of prebuilds/ holding this platform's binaries. */
 export function platformKey(): string {
-  let abi = ''
-  if (process.platform === 'linux') {
-    const report = (process as any).report?.getReport?.()
-    const glibc = report?.header?.glibcVersionRuntime
-    abi = glibc || !existsSync('/etc/alpine-release') ? '-gnu' : '-musl'
-  }
+  const abi = process.platform !== 'linux' ? '' : isMusl() ? '-musl' : '-gnu'
   return `${process.platform}-${process.arch}${abi}`
+}
+
+/**
+ * musl's `ldd` is its loader; glibc's is a script that names glibc. Not
+ * `process.report.getReport()`: ~7 ms in Node, needs `--allow-sys` in Deno (and reports a glibc
+ * there even on musl).
+ */
+function isMusl(): boolean {
+  try {
+    return readFileSync('/usr/bin/ldd', 'latin1').includes('musl')
+  } catch {
+    return existsSync('/etc/alpine-release')
+  }
 }
 
 /** The folder of this platform's binaries (the loader and one per Python minor version). */

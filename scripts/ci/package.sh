@@ -53,7 +53,15 @@ cp __test__/smoke/smoke.mjs "$app/"
   npm init -y >/dev/null
   npm pkg set type=module
   npm install --no-audit --no-fund "$tarball"
+  # npm 11 holds back install scripts until approved; `npm rebuild` runs them: with prebuilt
+  # binaries for this platform the install script builds nothing (no cargo here to build with).
+  npm rebuild pyembed --foreground-scripts
   if [ -d node_modules/pyembed/target ]; then echo 'installing built something' >&2; exit 1; fi
+  if PYEMBED_BUILD_FROM_SOURCE=1 npm rebuild pyembed --foreground-scripts > forced.log 2>&1; then
+    echo 'PYEMBED_BUILD_FROM_SOURCE=1 built without a Rust toolchain?' >&2; exit 1
+  fi
+  grep -q 'Rust toolchain (cargo) was not found' forced.log || { cat forced.log >&2; exit 1; }
+  echo 'PYEMBED_BUILD_FROM_SOURCE=1 tries a source build (and says Rust is missing)'
 
   smoke() { echo "-- smoke: $1"; shift; env "$@" node smoke.mjs; }
   for minor in 3.10 3.12 3.13; do

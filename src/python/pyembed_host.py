@@ -223,9 +223,14 @@ def _guard_fork():
 
 def _guard_signals():
     """signal.signal() in the host process would take signals (SIGINT, SIGTERM) from Node:
-    refuse it in every thread, as CPython does outside its main thread. A forked child may."""
+    refuse it in every thread, as CPython does outside its main thread. A forked child may.
+    Importing `_signal` while SIGINT is at SIG_DFL (Bun and Deno install no SIGINT handler;
+    Node does) makes CPython install its own, which turns Ctrl-C into a KeyboardInterrupt in a
+    later Python call instead of ending the host: give SIGINT back to the host."""
     import _signal
     real_signal = _signal.signal
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        real_signal(_signal.SIGINT, _signal.SIG_DFL)  # runs on Python's main thread
 
     def signal(signalnum, handler):
         if _os.getpid() != _host_pid:
