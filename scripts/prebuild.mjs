@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // `npm run prebuild`: the binaries a published package carries, one per Python minor version
-// 3.10–3.13 for this platform, plus the loader. Each minor's Python is
+// 3.10–3.13 for this platform, plus the loader, replacing the binaries there. Each minor's Python is
 // $PYEMBED_PYTHON_3_12 (e.g.), else the newest pyenv version of it, else `python3.12` on PATH.
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 
-import { buildBinary, buildLoader, buildTypeScript, checkRust, fail, probePython } from './native.mjs'
+import { binariesDir, buildBinary, buildLoader, buildTypeScript, checkRust, fail, probePython } from './native.mjs'
 
 const MINORS = ['3.10', '3.11', '3.12', '3.13']
 
@@ -43,6 +43,12 @@ function pythonFor(minor) {
 }
 
 checkRust()
+// Exactly what a package carries: no binary of another build (a debug CPython's) left behind.
+if (existsSync(binariesDir())) {
+  for (const name of readdirSync(binariesDir())) {
+    if (/^pyembed\.cp\d+d?\.node$/.test(name)) rmSync(join(binariesDir(), name))
+  }
+}
 for (const minor of MINORS) {
   const python = probePython(pythonFor(minor))
   if (python.minor !== minor) fail(`${pythonFor(minor)} is Python ${python.version}, not ${minor}`)

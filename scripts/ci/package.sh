@@ -13,7 +13,6 @@ pyenv_root=$( (command -v pyenv >/dev/null && pyenv root) || echo "$HOME/.pyenv"
 newest() { ls -d "$pyenv_root"/versions/"$1".*/bin/python"$1" 2>/dev/null | sort -V | tail -n 1; }
 
 echo '-- npm run prebuild'
-rm -f prebuilds/*/pyembed.cp*.node
 npm run prebuild
 
 echo '-- npm pack'

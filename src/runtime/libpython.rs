@@ -1,9 +1,10 @@
-//! Promote the already loaded libpython to global symbol scope.
+//! The libpython this binary runs on, in global symbol scope.
 //!
-//! Node loads our addon with `RTLD_LOCAL`, so libpython's symbols are invisible to C extension
-//! modules that Python later `dlopen`s (`_ssl`, `_ctypes`, `math`, numpy): they fail with
-//! `undefined symbol: PyExc_ValueError`. Re-opening the same file with `RTLD_GLOBAL | RTLD_NOLOAD`
-//! changes its scope without loading anything new.
+//! The TS loader already loaded it with `RTLD_GLOBAL` (C extension modules that Python later
+//! `dlopen`s, such as `_ssl`, `_ctypes`, numpy, resolve their Python symbols there; with local
+//! scope they fail with `undefined symbol: PyExc_ValueError`). Here it is found by address, which
+//! also names the file, and re-opened with `RTLD_GLOBAL | RTLD_NOLOAD`, which loads nothing new:
+//! a binary loaded some other way still gets global scope, or a clear error.
 
 use std::ffi::{c_void, CStr};
 
