@@ -86,6 +86,10 @@ function named(runtime: RuntimeRequest): string {
   return Object.entries(runtime).map(([key, value]) => `${key} ${value}`).join(', ')
 }
 
+/** Requests checked against the choice in force (the answer, by request): each probe runs a
+ * Python, and python.ts code names its `runtime_path` at every `new Python()`. */
+const checked = new Map<string, boolean>()
+
 /** Records runtime options for the load (before it), or checks them against the choice. */
 export function request(runtime: RuntimeRequest): void {
   const given: RuntimeRequest = Object.fromEntries(Object.entries(runtime).filter(([, v]) => v !== undefined))
@@ -95,11 +99,15 @@ export function request(runtime: RuntimeRequest): void {
     return
   }
   if (Object.keys(given).length === 0) return
-  let asked: Choice | null = null
-  try {
-    asked = discover(given)
-  } catch {} // not even a usable Python: not the one in force either
-  if (asked === null || !sameRuntime(inForce, asked)) throw alreadyChosen(inForce, named(given))
+  const key = JSON.stringify(given)
+  if (!checked.has(key)) {
+    let asked: Choice | null = null
+    try {
+      asked = discover(given)
+    } catch {} // not even a usable Python: not the one in force either
+    checked.set(key, asked !== null && sameRuntime(inForce, asked))
+  }
+  if (!checked.get(key)) throw alreadyChosen(inForce, named(given))
 }
 
 /** Loads the binding in this environment (once), choosing the Python if nobody has yet. */
