@@ -82,6 +82,13 @@ function napiCli() {
   }
 }
 
+/** Puts the built library `from` at `to` by rename, never rewriting a file in place: a process
+ * that has the old one loaded keeps a consistent copy. */
+function place(from, to) {
+  copyFileSync(from, `${to}.tmp`)
+  renameSync(`${to}.tmp`, to)
+}
+
 /** Fails if the binary at `path` imports a Node-API function that makes external buffers. */
 export function checkBinary(path) {
   const bad = importedSymbols(readFileSync(path)).filter((s) => FORBIDDEN.includes(s))
@@ -105,7 +112,7 @@ export function buildBinary(python) {
     renameSync(join(built, 'pyembed.linux-x64-gnu.node'), out)
   } else {
     run('cargo', ['build', '--release', '-p', 'pyembed'], env)
-    copyFileSync(join(targetDir, 'release', 'libpyembed.so'), out)
+    place(join(targetDir, 'release', 'libpyembed.so'), out)
   }
   checkBinary(out)
   return out
@@ -117,7 +124,7 @@ export function buildLoader() {
   run('cargo', ['build', '--release', '-p', 'pyembed-loader'], { CARGO_TARGET_DIR: targetDir })
   const out = join(binariesDir(), 'pyembed-loader.node')
   mkdirSync(binariesDir(), { recursive: true })
-  copyFileSync(join(targetDir, 'release', 'libpyembed_loader.so'), out)
+  place(join(targetDir, 'release', 'libpyembed_loader.so'), out)
   checkBinary(out)
   return out
 }

@@ -329,8 +329,27 @@ pub fn settled(js: JsEnv, ticket: u32, ok: bool, value: sys::napi_value) {
         let _ = reply.send(result);
         return;
     }
-    // On a helper thread: the interpreter's own thread may be the one blocked waiting for it
-    // (`JSPromise.result()`), and the JS thread must not wait for the GIL.
+    settle_ticket(interp, ticket, result);
+}
+
+/// This JS environment is ending (JS thread, at teardown): the Promises it handed to Python will
+/// never report, so their `JSPromise`s are rejected (`pyembed.JSError`) and the coroutines
+/// awaiting them end; marshalled calls waiting for a returned Promise get `JsEnded` as their
+/// replies drop. The registry is emptied for a next environment on this thread (an Electron
+/// renderer's reload): its references died with this one.
+pub fn abandon_environment() {
+    let Ok(registry) = REGISTRY.try_with(|r| std::mem::take(&mut *r.borrow_mut())) else {
+        return;
+    };
+    for (ticket, interp) in registry.watched {
+        settle_ticket(interp, ticket, Err(Error::JsEnded));
+    }
+}
+
+/// Settles the `JSPromise` of `ticket` in interpreter `interp`, on its helper thread: the
+/// interpreter's own thread may be the one blocked waiting for it (`JSPromise.result()`), and
+/// the JS thread must not wait for the GIL.
+fn settle_ticket(interp: InterpId, ticket: u32, result: Result<ValueForPy>) {
     crate::context::helper(
         interp,
         Box::new(move |py| {

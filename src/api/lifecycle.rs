@@ -66,12 +66,17 @@ unsafe extern "C" fn release_environment(_arg: *mut std::ffi::c_void) {
 }
 
 fn teardown() {
+    // The references belong to the environment that is ending; a next one on this thread (an
+    // Electron renderer's reload) installs its own and registers its own teardown.
+    hooks::uninstall();
     if !runtime::is_running() {
         return;
     }
     // First, so that Python threads calling this thread's JS functions fail at once instead of
     // waiting, and the contexts below can end.
     crate::inbox::close();
+    // Before the contexts close: a closed context's helper takes no more jobs.
+    crate::callback::abandon_environment();
     super::contexts::close_all(CLOSE_TIMEOUT);
     let mut removed = handle::with(|r| r.remove_owned(None));
     removed.extend(
@@ -81,9 +86,6 @@ fn teardown() {
     );
     super::release(removed, false);
     attach::forget_thread();
-    // The references belong to the environment that is ending; a next one on this thread (an
-    // Electron renderer's reload) installs its own and registers its own teardown.
-    hooks::uninstall();
 }
 
 /// Options for `configure`; must be called before Python starts.
