@@ -3,14 +3,15 @@
 // Each case runs in its own node process (the choice is one per process). Fake Pythons (shell
 // scripts printing what python/probe.py would) cover the refusals without installing anything.
 import assert from 'node:assert/strict'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 
 import { Python } from 'pyembed'
 
-import { runNode } from './helpers.mjs'
+import { fixtures, runNode } from './helpers.mjs'
 
 // The Python of this test process: its executable, libpython and prefix, to build on.
 const real = Python.version
@@ -91,7 +92,7 @@ test('pythonHome: a Python folder with only lib/ (libpython and the standard lib
   const info = outcome(`Python.configure({ pythonHome: ${JSON.stringify(home)} }); ${versionOf}`)
   assert.equal(info.prefix, home)
   assert.equal(info.source, 'Python.configure({ pythonHome })')
-  assert.equal(info.libpython, join(home, 'lib', real.libpython.split('/').pop()))
+  assert.equal(info.libpython, real.libpython) // by its real path: the identity of a Python
 })
 
 test("python.ts's runtime_path chooses the Python for the first instance; another one later is refused", () => {
@@ -180,4 +181,92 @@ test('configure options are checked: a non-string path is ERR_PY_INVALID_ARG', (
   const err = outcome(`Python.configure({ venv: 42 })`)
   assert.equal(err.code, 'ERR_PY_INVALID_ARG')
   assert.equal(outcome(`new Python({ runtime_path: '' })`).code, 'ERR_PY_INVALID_ARG')
+})
+
+test('configure checks its start options up front; naming nothing keeps the Python named before', () => {
+  for (const bad of [`{ exitTimeoutMs: 'x' }`, `{ exitTimeoutMs: -1 }`, `{ allowOsExit: 'yes' }`, `[]`]) {
+    assert.equal(outcome(`Python.configure(${bad})`).code, 'ERR_PY_INVALID_ARG', bad)
+  }
+  const info = outcome(`Python.configure({ executable: ${JSON.stringify(real.executable)} }); Python.configure({ exitTimeoutMs: 100 }); ${versionOf}`, {
+    PYTHON: '/no/such/python',
+  })
+  assert.equal(info.source, 'Python.configure({ executable })')
+})
+
+test('after start, configure naming the Python in force is accepted; start options are refused', () => {
+  const exe = JSON.stringify(real.executable)
+  const info = outcome(`
+    Python.configure({ executable: ${exe} })
+    new Python().eval('1')
+    Python.configure({ executable: ${exe} })
+    let again; try { Python.configure({ exitTimeoutMs: 10 }) } catch (e) { again = e.code }
+    console.log(JSON.stringify({ again }))`)
+  assert.deepEqual(info, { again: 'ERR_PY_ALREADY_INITIALIZED' })
+})
+
+test("the probe imports nothing from the current directory (a json.py there does not run)", () => {
+  const dir = tempDir('cwd')
+  writeFileSync(join(dir, 'json.py'), `open(${JSON.stringify(join(dir, 'ran'))}, 'w').close()\nraise SystemExit('hijacked')\n`)
+  const r = spawnSync(process.execPath, ['-e', `const { Python } = require(${JSON.stringify(join(fixtures, '..', '..'))}); console.log(new Python().eval('6 * 7'))`], {
+    cwd: dir,
+    encoding: 'utf8',
+  })
+  assert.equal(r.stdout.trim(), '42', r.stderr)
+  assert.equal(existsSync(join(dir, 'ran')), false)
+})
+
+/** A copy of the built package (what npm installs) in a project folder of its own. */
+function installedCopy(name) {
+  const app = tempDir(name)
+  const pkg = join(app, 'node_modules', 'pyembed')
+  const root = join(fixtures, '..', '..')
+  for (const part of ['dist', 'python', 'prebuilds', 'package.json']) cpSync(join(root, part), join(pkg, part), { recursive: true })
+  return { app, pkg }
+}
+
+test('two copies of pyembed in one process: the second refuses to start Python again, no crash', () => {
+  const { pkg } = installedCopy('copy')
+  const r = runNode(`
+    import { createRequire } from 'node:module'
+    const require = createRequire(import.meta.url)
+    const first = require('pyembed')
+    console.log(new first.Python().eval('6 * 7'))
+    const second = require(${JSON.stringify(pkg)})
+    try { new second.Python().eval('1'); console.log('second started') } catch (e) { console.log(e.code, e.message) }
+    console.log(new first.Python().eval('6 * 7'))`)
+  assert.equal(r.status, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n')
+  assert.equal(lines[0], '42')
+  assert.match(lines[1], /^ERR_PY_INIT cannot start Python: Python is already running in this process, started by another copy of pyembed/)
+  assert.equal(lines[2], '42')
+})
+
+test('a second copy naming another libpython is refused before loading it', { skip: !(existsSync(debian) && minor === '3.11' && !debug) && 'needs /usr/bin/python3.11 beside a 3.11 of another build' }, () => {
+  const { pkg } = installedCopy('copy')
+  const r = runNode(`
+    import { createRequire } from 'node:module'
+    const require = createRequire(import.meta.url)
+    const first = require('pyembed')
+    first.Python.configure({ executable: ${JSON.stringify(real.executable)} })
+    console.log(new first.Python().eval('6 * 7'))
+    const second = require(${JSON.stringify(pkg)})
+    second.Python.configure({ executable: ${JSON.stringify(debian)} })
+    try { new second.Python().eval('1') } catch (e) { console.log(e.code, e.message) }
+    console.log(require('node:fs').readFileSync('/proc/self/maps', 'utf8').includes('/usr/lib/x86_64-linux-gnu/libpython3.11.so'))`)
+  assert.equal(r.status, 0, r.stderr)
+  const lines = r.stdout.trim().split('\n')
+  assert.match(lines[1], /^ERR_PY_ALREADY_INITIALIZED cannot start Python: \S*libpython3\.11\.so\S* is already loaded in this process/)
+  assert.equal(lines[2], 'false')
+})
+
+test('a truncated binary gives ERR_PY_INIT, not a crash', () => {
+  const { pkg } = installedCopy('truncated')
+  const binary = real.binary.replace(join(fixtures, '..', '..'), pkg)
+  truncateSync(binary, Math.floor(readFileSync(binary).length / 2))
+  const r = runNode(`
+    import { createRequire } from 'node:module'
+    const { Python } = createRequire(import.meta.url)(${JSON.stringify(pkg)})
+    try { new Python().eval('1') } catch (e) { console.log(e.code, e.message) }`)
+  assert.equal(r.signal, null, r.stderr)
+  assert.match(r.stdout, /^ERR_PY_INIT cannot start Python: pyembed's binary .* cannot be loaded .*truncated/)
 })

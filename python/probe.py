@@ -1,9 +1,13 @@
 # Run by pyembed (ts/discover.ts, scripts/build.mjs) with the Python it may embed, as
 # `python -S -c <this file's text>`: prints what it needs to find that Python's shared libpython
 # and the pyembed binary built for its minor version.
+import sys
+
+if sys.path[:1] == [""]:
+    del sys.path[0]  # -c puts the caller's current directory first: import nothing from there
+
 import json
 import os
-import sys
 import sysconfig
 
 var = sysconfig.get_config_var

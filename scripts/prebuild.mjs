@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 
 import { binariesDir, buildBinary, buildLoader, buildTypeScript, checkRust, fail, probePython } from './native.mjs'
 
@@ -43,17 +43,16 @@ function pythonFor(minor) {
 }
 
 checkRust()
-// Exactly what a package carries: no binary of another build (a debug CPython's) left behind.
-if (existsSync(binariesDir())) {
-  for (const name of readdirSync(binariesDir())) {
-    if (/^pyembed\.cp\d+d?\.node$/.test(name)) rmSync(join(binariesDir(), name))
-  }
-}
+const built = new Set(['pyembed-loader.node'])
 for (const minor of MINORS) {
   const python = probePython(pythonFor(minor))
   if (python.minor !== minor) fail(`${pythonFor(minor)} is Python ${python.version}, not ${minor}`)
   if (python.debug) fail(`${pythonFor(minor)} is a debug build; prebuilt binaries are for release builds`)
-  buildBinary(python)
+  built.add(basename(buildBinary(python)))
 }
 buildLoader()
 buildTypeScript()
+// Exactly what a package carries: no binary of another build (a debug CPython's) left behind.
+for (const name of readdirSync(binariesDir())) {
+  if (name.endsWith('.node') && !built.has(name)) rmSync(join(binariesDir(), name))
+}

@@ -192,6 +192,11 @@ fn invoke<'py>(
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> Result<Bound<'py, PyAny>> {
     let kwargs = kwargs.filter(|k| !k.is_empty());
+    if cb.outbox.is_closed() {
+        // Its environment ended; on its thread another one may live now (an Electron
+        // renderer's reload), where `cb.env` is gone and `cb.id` may name another function.
+        return Err(Error::JsEnded);
+    }
     if thread::current().id() == cb.thread {
         return direct(py, cb, args, kwargs);
     }

@@ -59,6 +59,11 @@ unsafe impl Sync for Shared {}
 pub struct Outbox(Arc<Shared>);
 
 impl Outbox {
+    /// True once its environment ended (or is ending).
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
+    }
+
     /// Queues a message, waking the JS thread if it was not already going to drain. Returns
     /// false (dropping the message) if the environment is gone.
     pub fn send(&self, message: Message) -> bool {

@@ -137,17 +137,23 @@ function fromVenv(venv: string, home: string | null, source: string): Choice {
 function fromHome(home: string): Choice {
   const source = 'Python.configure({ pythonHome })'
   const bin = join(home, 'bin')
-  const names = isDir(bin) ? readdirSync(bin).filter((n) => /^python3(\.\d+)?$/.test(n)).sort().reverse() : []
-  if (names.length > 0) {
-    const exe = join(bin, names[0])
-    return fromExecutable(exe, exe, home, source)
-  }
+  const exe = ['python3', ...newestFirst(bin, /^python(3\.(\d+))$/).map((m) => m[0])].map((n) => join(bin, n)).find(isFile)
+  if (exe !== undefined) return fromExecutable(exe, exe, home, source)
   const lib = join(home, 'lib')
-  const libs = isDir(lib) ? readdirSync(lib).filter((n) => /^libpython3\.\d+d?\.so(\.\d+)*$/.test(n)).sort() : []
-  if (libs.length === 0) fail(`pythonHome ${home} has neither bin/python3 nor lib/libpython3.X.so`)
-  const [, minor, debug] = /^libpython(3\.\d+)(d?)\.so/.exec(libs[libs.length - 1])!
-  const libpython = join(lib, libs[libs.length - 1])
-  return withBinary({ executable: null, home, libpython, version: minor, source }, minor, debug === 'd')
+  const [found] = newestFirst(lib, /^libpython(3\.(\d+))(d?)\.so(\.\d+)*$/)
+  if (found === undefined) fail(`pythonHome ${home} has neither bin/python3 nor lib/libpython3.X.so`)
+  const libpython = realpathSync(join(lib, found[0]))
+  return withBinary({ executable: null, home, libpython, version: found[1], source }, found[1], found[3] === 'd')
+}
+
+/** The files of `dir` whose names match `pattern` (group 2: the minor version), newest first,
+ * then shortest name first (`libpython3.12.so` before `libpython3.12d.so`). */
+function newestFirst(dir: string, pattern: RegExp): RegExpExecArray[] {
+  if (!isDir(dir)) return []
+  return readdirSync(dir)
+    .map((name) => pattern.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null && isFile(join(dir, m[0])))
+    .sort((a, b) => Number(b[2]) - Number(a[2]) || a[0].length - b[0].length)
 }
 
 /** Asks the Python at `command` about itself, then finds its libpython and our binary. */
@@ -179,19 +185,29 @@ function runProbe(command: string, source: string): Probe {
   try {
     out = execFileSync(command, ['-S', '-c', script], {
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: 15_000, // it blocks the event loop: a Python that hangs is not one to embed
       stdio: ['ignore', 'pipe', 'pipe'],
       windowsHide: true,
     })
   } catch (e: any) {
-    const why = e.code === 'ENOENT' ? 'not found' : (String(e.stderr ?? '').trim().split('\n').pop() || e.message)
-    fail(`cannot run ${command} (from ${source}): ${why}. Install Python 3.10–3.13, or name one with $PYTHON or Python.configure({ executable })`)
+    fail(`cannot run ${command} (from ${source}): ${whyNot(e)}. Install Python 3.10–3.13, or name one with $PYTHON or Python.configure({ executable })`)
   }
   try {
     return JSON.parse(out.trim().split('\n').pop()!)
   } catch {
     fail(`${command} (from ${source}) is not a Python pyembed can use: it printed ${JSON.stringify(out.slice(0, 200))}`)
   }
+}
+
+/** What a failed probe said: its fatal error, else its last lines, and the variables that steer it. */
+function whyNot(e: any): string {
+  if (e.code === 'ENOENT') return 'not found'
+  if (e.code === 'ETIMEDOUT') return 'it did not answer within 15 s'
+  const lines = String(e.stderr ?? '').split('\n').map((l) => l.trim()).filter(Boolean)
+  const fatal = lines.find((l) => l.startsWith('Fatal Python error'))
+  const said = fatal ?? (lines.slice(-3).join(' / ') || e.message)
+  const steering = ['PYTHONHOME', 'PYTHONPATH'].filter((name) => process.env[name]).map((name) => `$${name}=${process.env[name]}`)
+  return steering.length > 0 ? `${said} (with ${steering.join(', ')})` : said
 }
 
 /** The first shared libpython of that Python's on disk: where sysconfig says, else in its prefix. */

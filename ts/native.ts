@@ -2,6 +2,7 @@
 // loads the chosen Python's libpython with global symbol scope, then the binary built for its
 // minor version is required (prebuilds/<platform>/pyembed.cp3XX.node). The choice is made once
 // per process (ts/discover.ts); later JS environments (worker_threads) load the same binary.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 
 import type * as Binding from '../index'
@@ -20,8 +21,7 @@ declare function call(
 export type Native = typeof Binding & { call: typeof call }
 
 interface Loader {
-  openGlobal(path: string): void
-  choose(choice: string): string
+  chooseAndOpen(choice: string, libpython: string): string
   chosen(): string | null
 }
 
@@ -95,7 +95,7 @@ export function request(runtime: RuntimeRequest): void {
   const given: RuntimeRequest = Object.fromEntries(Object.entries(runtime).filter(([, v]) => v !== undefined))
   const inForce = chosen()
   if (inForce === null) {
-    pending = given
+    if (Object.keys(given).length > 0) pending = given
     return
   }
   if (Object.keys(given).length === 0) return
@@ -110,6 +110,20 @@ export function request(runtime: RuntimeRequest): void {
   if (!checked.get(key)) throw alreadyChosen(inForce, named(given))
 }
 
+/** Throws for an ELF file shorter than its header says (a truncated copy would be mapped and
+ * then fault with SIGBUS when touched). Other files are left to `require`. */
+function checkWhole(path: string): void {
+  const header = Buffer.alloc(64)
+  const fd = openSync(path, 'r')
+  try {
+    if (readSync(fd, header, 0, 64, 0) < 64 || header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== 2) return
+    const end = Number(header.readBigUInt64LE(0x28)) + header.readUInt16LE(0x3a) * header.readUInt16LE(0x3c)
+    if (fstatSync(fd).size < end) throw new Error(`the file is truncated (${fstatSync(fd).size} of ${end} bytes)`)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /** Loads the binding in this environment (once), choosing the Python if nobody has yet. */
 export function load(): Native {
   if (binding !== undefined) return binding
@@ -118,24 +132,26 @@ export function load(): Native {
   const isNamed = Object.keys(pending).length > 0
   const asked = choice === null || isNamed ? discover(pending) : null
   if (choice === null) {
-    try {
-      loader.openGlobal(asked!.libpython)
-    } catch (e: any) {
-      throw codedError('ERR_PY_INIT', `cannot start Python: ${e.message} (from ${asked!.source})`)
-    }
     // Another environment may have chosen meanwhile: the first choice stands.
-    choice = JSON.parse(loader.choose(JSON.stringify(asked))) as Choice
+    try {
+      choice = JSON.parse(loader.chooseAndOpen(JSON.stringify(asked), asked!.libpython)) as Choice
+    } catch (e: any) {
+      const message = String(e.message).replace(/^ALREADY_LOADED: /, '')
+      const code = message === e.message ? 'ERR_PY_INIT' : 'ERR_PY_ALREADY_INITIALIZED'
+      throw codedError(code, `cannot start Python: ${message} (from ${asked!.source})`)
+    }
   }
   if (isNamed && !sameRuntime(choice, asked!)) throw alreadyChosen(choice, named(pending))
   let loaded: Native
   try {
+    checkWhole(choice.binary)
     loaded = require(choice.binary) as Native
   } catch (e: any) {
     throw codedError('ERR_PY_INIT', `cannot start Python: pyembed's binary ${choice.binary} cannot be loaded for ${choice.libpython}: ${e.message}`)
   }
   loaded.selectPython({ executable: choice.executable ?? undefined, home: choice.home ?? undefined })
+  onLoad?.(loaded) // if it throws, the next use loads again
   binding = loaded
   native = loaded
-  onLoad?.(loaded)
   return loaded
 }

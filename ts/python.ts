@@ -44,7 +44,10 @@ let startOptions: { allowOsExit?: boolean; exitTimeoutMs?: number } | null = nul
 // layer loads it first (see shared.ts), register the helpers; then apply `configure()`.
 setOnLoad((native) => {
   if (!shared.initialized) registerHooks(native)
-  if (startOptions !== null) native.configure(startOptions)
+  if (startOptions !== null) {
+    native.configure(startOptions)
+    startOptions = null
+  }
 })
 
 function registerHooks(native: Native): void {
@@ -244,9 +247,12 @@ export class Python {
     return this.#interp !== 0
   }
 
-  /** Sets start-up options; only before Python starts (first use). */
+  /**
+   * Sets start-up options; only before Python starts (first use). Naming the Python already
+   * chosen again (and nothing else) is accepted afterwards.
+   */
   static configure(options: ConfigureOptions = {}): void {
-    if (typeof options !== 'object' || options === null) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw codedError('ERR_PY_INVALID_ARG', 'options must be an object')
     }
     const { executable, venv, pythonHome, allowOsExit, exitTimeoutMs } = options
@@ -255,10 +261,18 @@ export class Python {
         throw codedError('ERR_PY_INVALID_ARG', `${name} must be a non-empty string`)
       }
     }
-    request({ executable, venv, pythonHome })
+    if (allowOsExit !== undefined && typeof allowOsExit !== 'boolean') {
+      throw codedError('ERR_PY_INVALID_ARG', 'allowOsExit must be a boolean')
+    }
+    if (exitTimeoutMs !== undefined && !(typeof exitTimeoutMs === 'number' && exitTimeoutMs >= 0 && exitTimeoutMs <= 2 ** 31 - 1)) {
+      throw codedError('ERR_PY_INVALID_ARG', 'exitTimeoutMs must be a number of milliseconds from 0 to 2^31 - 1')
+    }
+    const runtime = { executable, venv, pythonHome }
+    request(runtime)
     const rest = { allowOsExit, exitTimeoutMs }
+    const onlyRuntime = allowOsExit === undefined && exitTimeoutMs === undefined && Object.values(runtime).some((v) => v !== undefined)
     if (chosen() === null) startOptions = rest
-    else load().configure(rest)
+    else if (!onlyRuntime) load().configure(rest)
   }
 
   /** Versions and paths of the embedded interpreter (starts it if needed). */

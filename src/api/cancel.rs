@@ -89,6 +89,12 @@ pub(crate) fn settled(call: u32) {
     CONTROLS.with(|c| c.borrow_mut().remove(&call));
 }
 
+/// This JS environment is ending: its calls can no longer be cancelled from it (a next
+/// environment on the thread numbers its calls from 1 again).
+pub(super) fn forget_all() {
+    let _ = CONTROLS.try_with(|c| c.borrow_mut().clear());
+}
+
 /// Best-effort interruption of call `call` (the TS layer has usually rejected its promise
 /// already): a queued call never runs, a running one gets `pyembed.Cancelled` raised in its
 /// thread (at its next bytecode; C code blocking without checking signals runs on until it

@@ -77,6 +77,7 @@ fn teardown() {
     crate::inbox::close();
     // Before the contexts close: a closed context's helper takes no more jobs.
     crate::callback::abandon_environment();
+    super::cancel::forget_all();
     super::contexts::close_all(CLOSE_TIMEOUT);
     let mut removed = handle::with(|r| r.remove_owned(None));
     removed.extend(

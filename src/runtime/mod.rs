@@ -88,6 +88,14 @@ fn start(options: Options) -> std::result::Result<Runtime, String> {
         .get()
         .ok_or("no Python was chosen: load pyembed through its package, not its .node file")?;
     let settings = config::resolve(paths, &options)?;
+    // SAFETY: may be called at any time, before initialization too.
+    if unsafe { ffi::Py_IsInitialized() } != 0 {
+        return Err(
+            "Python is already running in this process, started by another copy of \
+                    pyembed or another embedder: use one copy of pyembed (npm dedupe)"
+                .into(),
+        );
+    }
     let exit_timeout = options.exit_timeout.unwrap_or(EXIT_TIMEOUT);
     let libpython = libpython::promote_to_global()?;
     let (tx, rx) = crossbeam_channel::bounded(1);
