@@ -4,7 +4,7 @@
 //
 // Where the Python comes from, first match wins: `Python.configure({ executable | venv |
 // pythonHome })` (or python.ts's `runtime_path`), then `$VIRTUAL_ENV`, then `$PYTHON`, then
-// `python3` on `PATH`. The Python is asked about itself once (python/probe.py, ~20 ms).
+// `python3` on `PATH`. The Python is asked about itself once (python/probe.py, tens of ms).
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
