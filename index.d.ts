@@ -184,6 +184,8 @@ export interface PythonPaths {
   executable?: string
   /** `PyConfig.home`, for a relocated Python. */
   home?: string
+  /** The shared libpython loaded (with global symbol scope). */
+  libpython: string
 }
 
 /**
@@ -200,7 +202,8 @@ export declare function reload(owner: number, id: number): unknown
  * this binary. Different paths once chosen throw `ERR_PY_ALREADY_INITIALIZED`.
  *
  * ```js
- * native.selectPython({ executable: '/usr/bin/python3.11' })
+ * native.selectPython({ executable: '/usr/bin/python3.11',
+ *                       libpython: '/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0' })
  * ```
  */
 export declare function selectPython(paths: PythonPaths): void

@@ -142,6 +142,7 @@ function fromHome(home: string): Choice {
   const lib = join(home, 'lib')
   const [found] = newestFirst(lib, /^libpython(3\.(\d+))(d?)\.so(\.\d+)*$/)
   if (found === undefined) fail(`pythonHome ${home} has neither bin/python3 nor lib/libpython3.X.so`)
+  supported(found[1], `${join(lib, found[0])} (from ${source})`)
   const libpython = realpathSync(join(lib, found[0]))
   return withBinary({ executable: null, home, libpython, version: found[1], source }, found[1], found[3] === 'd')
 }
@@ -235,7 +236,6 @@ function supported(minor: string, what: string): void {
 }
 
 function withBinary(found: Omit<Choice, 'tag' | 'binary'>, minor: string, debug: boolean): Choice {
-  supported(minor, `Python ${found.version} (${found.libpython}, from ${found.source})`)
   const tag = `cp${minor.replace('.', '')}${debug ? 'd' : ''}`
   const binary = join(binariesDir(), `pyembed.${tag}.node`)
   if (!existsSync(binary)) {

@@ -149,7 +149,7 @@ export function load(): Native {
   } catch (e: any) {
     throw codedError('ERR_PY_INIT', `cannot start Python: pyembed's binary ${choice.binary} cannot be loaded for ${choice.libpython}: ${e.message}`)
   }
-  loaded.selectPython({ executable: choice.executable ?? undefined, home: choice.home ?? undefined })
+  loaded.selectPython({ executable: choice.executable ?? undefined, home: choice.home ?? undefined, libpython: choice.libpython })
   onLoad?.(loaded) // if it throws, the next use loads again
   binding = loaded
   native = loaded

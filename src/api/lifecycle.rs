@@ -127,13 +127,16 @@ pub struct PythonPaths {
     pub executable: Option<String>,
     /// `PyConfig.home`, for a relocated Python.
     pub home: Option<String>,
+    /// The shared libpython loaded (with global symbol scope).
+    pub libpython: String,
 }
 
 /// Records the Python chosen for this process; every JS environment says it once, when it loads
 /// this binary. Different paths once chosen throw `ERR_PY_ALREADY_INITIALIZED`.
 ///
 /// ```js
-/// native.selectPython({ executable: '/usr/bin/python3.11' })
+/// native.selectPython({ executable: '/usr/bin/python3.11',
+///                       libpython: '/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0' })
 /// ```
 #[napi]
 pub fn select_python(env: Env, paths: PythonPaths) -> napi::Result<()> {
@@ -141,6 +144,7 @@ pub fn select_python(env: Env, paths: PythonPaths) -> napi::Result<()> {
         runtime::select(runtime::Paths {
             executable: paths.executable,
             home: paths.home,
+            libpython: paths.libpython,
         })
     })
 }

@@ -20,6 +20,9 @@ pub struct Paths {
     pub executable: Option<String>,
     /// `PyConfig.home`: the prefix holding the standard library, for a relocated Python.
     pub home: Option<String>,
+    /// The shared libpython the loader loaded with global symbol scope (which C extension
+    /// modules need: they resolve their Python symbols there).
+    pub libpython: String,
 }
 
 /// Validated start-up settings.

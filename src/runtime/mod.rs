@@ -8,7 +8,6 @@
 //! the process exits promptly even while Python threads are still running.
 
 mod config;
-mod libpython;
 
 use std::ffi::{CStr, CString};
 use std::sync::{Mutex, OnceLock};
@@ -97,7 +96,7 @@ fn start(options: Options) -> std::result::Result<Runtime, String> {
         );
     }
     let exit_timeout = options.exit_timeout.unwrap_or(EXIT_TIMEOUT);
-    let libpython = libpython::promote_to_global()?;
+    let libpython = paths.libpython.clone();
     let (tx, rx) = crossbeam_channel::bounded(1);
     let (jobs, queue) = context::channel();
     std::thread::Builder::new()
