@@ -271,8 +271,10 @@ export class Python {
     request(runtime)
     const rest = { allowOsExit, exitTimeoutMs }
     const onlyRuntime = allowOsExit === undefined && exitTimeoutMs === undefined && Object.values(runtime).some((v) => v !== undefined)
-    if (chosen() === null) startOptions = rest
-    else if (!onlyRuntime) load().configure(rest)
+    if (chosen() === null) {
+      const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined))
+      startOptions = { ...startOptions, ...given }
+    } else if (!onlyRuntime) load().configure(rest)
   }
 
   /** Versions and paths of the embedded interpreter (starts it if needed). */
