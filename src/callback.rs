@@ -24,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::context::InterpId;
-use crate::convert::{JsBuilder, JsValues, PyObjects, ToJs, ToPy, ValueForJs, ValueForPy};
+use crate::convert::{Depth, JsBuilder, JsValues, PyObjects, ToJs, ToPy, ValueForJs, ValueForPy};
 use crate::error::{Error, JsException, Result};
 use crate::inbox::{self, Message, Outbox};
 use crate::js::{hooks, JsEnv};
@@ -200,7 +200,7 @@ fn invoke<'py>(
     if thread::current().id() == cb.thread {
         return direct(py, cb, args, kwargs);
     }
-    let mut walk = ToJs::new(ValueForJs::default(), false);
+    let mut walk = ToJs::new(ValueForJs::default(), Depth::Shallow);
     let roots = arguments(&mut walk, args, kwargs)?;
     let mut values = walk.into_builder();
     roots.into_iter().for_each(|root| values.add_root(root));
@@ -245,7 +245,11 @@ fn direct<'py>(
     // Its own handle scope: a Python loop calling JS many times in one sync call must not keep
     // every argument and result alive until the call returns.
     js.scoped(|| {
-        let argv = arguments(&mut ToJs::new(JsValues::new(js, None), false), args, kwargs)?;
+        let argv = arguments(
+            &mut ToJs::new(JsValues::new(js, None), Depth::Shallow),
+            args,
+            kwargs,
+        )?;
         let result = call(js, cb.id, &argv)?;
         if js.is_promise(result)? {
             return Err(Error::invalid_arg(

@@ -1,5 +1,12 @@
 // pyembed: CPython embedded in Node.js.
-export { Python, type CloseOptions, type ConfigureOptions, type PythonOptions, type VersionInfo } from './python'
+export {
+  Python,
+  type CloseOptions,
+  type ConfigureOptions,
+  type PyBuffer,
+  type PythonOptions,
+  type VersionInfo,
+} from './python'
 export { PythonError } from './errors'
 export { callOptions, CallOptions, type CallOptionsInit, kwargs, Kwargs } from './kwargs'
 export type { PyObject } from './proxy'

@@ -91,8 +91,8 @@ const returnThis = function (this: unknown) {
 }
 const members = new Map<string, (s: State) => unknown>([
   ['then', () => undefined], // not thenable: `await proxy` gives the proxy
-  ['toJS', (s: State) => () => native.toJs(s.owner, s.id)],
-  ['toJSON', (s: State) => () => native.toJs(s.owner, s.id)],
+  ['toJS', (s: State) => () => native.toJs(s.owner, s.id, false)],
+  ['toJSON', (s: State) => () => native.toJs(s.owner, s.id, true)],
   ['toString', (s: State) => () => native.toString(s.id, false)],
   ['unwrap', () => returnThis], // python.ts compatibility
   ['__refresh__', () => returnThis],

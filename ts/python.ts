@@ -28,6 +28,17 @@ function packNumbers(array: unknown[], start: number): Float64Array | null {
   }
   return scratch.subarray(0, n)
 }
+// New typed arrays for native code, by Node-API kind; null when JS cannot allocate one (a
+// RangeError here, where Node-API's own allocation would abort the process).
+const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
+  Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array]
+function typedArray(kind: number, length: number): ArrayBufferView | null {
+  try {
+    return new typedArrays[kind](length)
+  } catch {
+    return null
+  }
+}
 
 /**
  * Whether this JS environment ends only with the process: Node's main thread, Electron's main
@@ -64,6 +75,7 @@ function registerHooks(native: Native): void {
       toArray: (iterable: Iterable<unknown>) => Array.from(iterable),
       fromFloat64,
       packNumbers,
+      typedArray,
       settle,
       awaitPromise: (promise: Promise<unknown>, ticket: number) =>
         promise.then(
@@ -131,6 +143,26 @@ export interface PythonOptions {
    * use). Naming another one afterwards throws `ERR_PY_ALREADY_INITIALIZED`.
    */
   runtime_path?: string
+}
+
+/** What `py.buffer()` returns: a buffer-protocol exporter's elements, copied. */
+export interface PyBuffer {
+  /** The elements, one copy in C order (a `'?'` buffer's booleans as 0 and 1). */
+  data:
+    | Int8Array
+    | Uint8Array
+    | Int16Array
+    | Uint16Array
+    | Int32Array
+    | Uint32Array
+    | Float32Array
+    | Float64Array
+    | BigInt64Array
+    | BigUint64Array
+  /** Elements per dimension (`[]` for a zero-dimensional array). */
+  shape: number[]
+  /** The `struct` format letter of the elements, in this machine's byte order. */
+  format: 'b' | 'B' | '?' | 'h' | 'H' | 'i' | 'I' | 'q' | 'Q' | 'f' | 'd'
 }
 
 export interface CloseOptions {
@@ -307,6 +339,20 @@ export class Python {
   /** Evaluates a Python expression in the interpreter's `__main__` namespace. */
   eval(code: string): any {
     return native.eval(this.#owner, code)
+  }
+
+  /**
+   * The elements of a buffer-protocol exporter (numpy array, `array.array`, `memoryview`,
+   * `bytes`-like) as `{ data, shape, format }`: one copy into a TypedArray, in C order (a
+   * strided array is gathered). Passed back to Python it arrives as a memoryview of that shape.
+   */
+  buffer(obj: PyObject): PyBuffer {
+    return native.buffer(this.#owner, idOf(obj)) as PyBuffer
+  }
+
+  /** `buffer`, copied on the interpreter's Python thread. */
+  buffer_async(obj: PyObject, options?: CallOptions): Promise<PyBuffer> {
+    return submit((call, cancellable) => native.bufferAsync(this.#owner, idOf(obj), call, cancellable), options)
   }
 
   /**

@@ -14,13 +14,21 @@ use pyo3::types::{PyString, PyTuple};
 use super::cancel::{Control, State, CONTROLS};
 use super::{entry, interp_of, owner_of, panic_message, string_arg, target};
 use crate::context::{self, InterpId, Job, ObjectRef};
-use crate::convert::{value_for_js, PyObjects, ToPy, ValueForJs, ValueForPy};
+use crate::convert::{buffer_for_js, value_for_js, Depth, PyObjects, ToPy, ValueForJs, ValueForPy};
 use crate::error::{Error, Result};
 use crate::handle::{names, OwnerId};
 use crate::inbox::{self, Completion, Message};
 use crate::js::{Js, JsEnv};
 use crate::python::args::CallArgs;
 use crate::python::{closure, code, exception, OwnedPtr};
+
+/// What an `_async` job's work gives back.
+enum Done<'py> {
+    /// A result (`None`: a statement's), converted as usual; a coroutine is awaited first.
+    Object(Option<Bound<'py, PyAny>>),
+    /// A result already converted for JS.
+    Value(ValueForJs),
+}
 
 /// Queues `work` on the Python thread of interpreter `interp`; its result settles call `call`
 /// of the TS layer, proxies belonging to `owner`. A coroutine result is run on the
@@ -34,7 +42,7 @@ fn submit<F>(
     work: F,
 ) -> Result<()>
 where
-    F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>> + Send + 'static,
+    F: for<'py> FnOnce(Python<'py>) -> Result<Done<'py>> + Send + 'static,
 {
     let context = match interp {
         0 => None,
@@ -107,9 +115,12 @@ fn run_job<F>(
     finish: impl Fn(Result<ValueForJs>) + Clone + Send + Sync + 'static,
 ) -> Result<Option<ValueForJs>>
 where
-    F: for<'py> FnOnce(Python<'py>) -> Result<Option<Bound<'py, PyAny>>>,
+    F: for<'py> FnOnce(Python<'py>) -> Result<Done<'py>>,
 {
-    let value = work(py)?;
+    let value = match work(py)? {
+        Done::Value(value) => return Ok(Some(value)),
+        Done::Object(value) => value,
+    };
     if let Some(value) = value.as_ref().filter(|v| is_awaitable(v)) {
         let awaited = control.clone();
         let done = closure::new(
@@ -173,7 +184,7 @@ fn coroutine_result(future: &Bound<'_, PyAny>) -> Result<ValueForJs> {
 /// A result as a value for JS; statements (`None`) resolve with null.
 fn to_value(result: Option<&Bound<'_, PyAny>>) -> Result<ValueForJs> {
     match result {
-        Some(obj) => value_for_js(obj, false),
+        Some(obj) => value_for_js(obj, Depth::Shallow),
         None => Ok(ValueForJs::none()),
     }
 }
@@ -197,7 +208,7 @@ pub fn call_async(
         let interp = target.interp();
         let request = CallRequest::gather(js, target, name, args, kwargs)?;
         submit(js, owner, interp, call, cancellable, move |py| {
-            request.run(py).map(Some)
+            request.run(py).map(|result| Done::Object(Some(result)))
         })
     })
 }
@@ -290,7 +301,7 @@ where
         let text = string_arg(js, text, what)?;
         let interp = interp_of(owner)?;
         submit(js, owner_of(owner), interp, call, cancellable, move |py| {
-            work(py, &text)
+            work(py, &text).map(Done::Object)
         })
     })
 }
@@ -353,4 +364,24 @@ pub fn import_async(
         cancellable,
         |py, name| code::import(py, name).map(Some),
     )
+}
+
+/// Like `buffer`, asynchronously: settles call `call` with `{ data, shape, format }`, copied on
+/// the interpreter's Python thread.
+#[napi]
+pub fn buffer_async(
+    env: Env,
+    owner: u32,
+    id: f64,
+    call: u32,
+    cancellable: bool,
+) -> napi::Result<()> {
+    entry(&env, |js| {
+        let owner = owner_of(owner);
+        let target = target(owner, id)?;
+        let interp = target.interp();
+        submit(js, owner, interp, call, cancellable, move |py| {
+            buffer_for_js(&target.bind(py)).map(Done::Value)
+        })
+    })
 }

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 use super::contexts::Reply;
 use super::{entry, in_interpreter, on_object, string_arg};
+use crate::convert::Depth;
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
 use crate::js::Js;
@@ -145,10 +146,27 @@ pub fn reload(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
     })
 }
 
-/// Converts deeply: mappings, iterables and numbers are unpacked too.
+/// Converts deeply: one-dimensional buffers of numbers (into TypedArrays), mappings, iterables
+/// and numbers are unpacked too; `json`: buffers are Arrays, as other sequences (`toJSON()`).
 #[napi(ts_return_type = "unknown")]
-pub fn to_js(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
-    on_object(&env, owner, id, &[], |_, obj, _| Ok(Reply::Deep(obj)))
+pub fn to_js(env: Env, owner: u32, id: f64, json: bool) -> napi::Result<Js> {
+    let depth = if json { Depth::Json } else { Depth::Deep };
+    on_object(&env, owner, id, &[], move |_, obj, _| {
+        Ok(Reply::Deep(obj, depth))
+    })
+}
+
+/// The elements of a buffer-protocol exporter (a numpy array, `array.array`, `memoryview`,
+/// bytes-like) as `{ data, shape, format }`: `data` a TypedArray holding one copy in C order,
+/// `format` its one-letter `struct` format.
+///
+/// ```js
+/// const { data, shape } = py.buffer(py.eval('__import__("array").array("d", [1.5, 2])'))
+/// // data: Float64Array [1.5, 2], shape: [2]
+/// ```
+#[napi(ts_return_type = "{ data: ArrayBufferView; shape: number[]; format: string }")]
+pub fn buffer(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
+    on_object(&env, owner, id, &[], |_, obj, _| Ok(Reply::Buffer(obj)))
 }
 
 /// `str(obj)`, or `repr(obj)`.

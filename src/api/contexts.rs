@@ -16,7 +16,10 @@ use pyo3::prelude::*;
 
 use super::{entry, panic_message};
 use crate::context::{self, InterpId, Kind};
-use crate::convert::{value_for_js, JsValues, PyObjects, ToJs, ToPy, ValueForJs, ValueForPy};
+use crate::convert::{
+    buffer_for_js, described_buffer, value_for_js, Depth, JsValues, PyObjects, ToJs, ToPy,
+    ValueForJs, ValueForPy,
+};
 use crate::error::{Error, Result};
 use crate::handle::{self, OwnerId};
 use crate::inbox::{self, Completion, Message};
@@ -32,8 +35,10 @@ thread_local! {
 pub(super) enum Reply<'py> {
     /// Converted as usual (proxies for what has no JS equivalent).
     Object(Bound<'py, PyAny>),
-    /// Converted deeply (`toJS()`).
-    Deep(Bound<'py, PyAny>),
+    /// Converted deeply (`toJS()`, `toJSON()`).
+    Deep(Bound<'py, PyAny>, Depth),
+    /// Its buffer as `{ data, shape, format }` (`py.buffer`).
+    Buffer(Bound<'py, PyAny>),
     Undefined,
     /// The TS layer's `method` symbol (see `getAttr`).
     Method,
@@ -95,15 +100,18 @@ where
 
 fn returned(reply: Reply<'_>) -> Result<Returned> {
     match reply {
-        Reply::Object(object) => value_for_js(&object, false).map(Returned::Value),
-        Reply::Deep(object) => value_for_js(&object, true).map(Returned::Value),
+        Reply::Object(object) => value_for_js(&object, Depth::Shallow).map(Returned::Value),
+        Reply::Deep(object, depth) => value_for_js(&object, depth).map(Returned::Value),
+        Reply::Buffer(object) => buffer_for_js(&object).map(Returned::Value),
         other => Ok(Returned::Plain(plain(other))),
     }
 }
 
 fn plain(reply: Reply<'_>) -> Plain {
     match reply {
-        Reply::Object(_) | Reply::Deep(_) | Reply::Undefined => Plain::Undefined,
+        Reply::Object(_) | Reply::Deep(..) | Reply::Buffer(_) | Reply::Undefined => {
+            Plain::Undefined
+        }
         Reply::Method => Plain::Method,
         Reply::Done => Plain::Done,
         Reply::Bool(b) => Plain::Bool(b),
@@ -126,9 +134,10 @@ fn plain_to_js(js: JsEnv, plain: Plain) -> Result<Js> {
 pub(super) fn reply_to_js(js: JsEnv, owner: Option<OwnerId>, reply: Reply<'_>) -> Result<Js> {
     match reply {
         Reply::Object(object) => super::to_js(js, owner, &object),
-        Reply::Deep(object) => ToJs::new(JsValues::new(js, owner), true)
+        Reply::Deep(object, depth) => ToJs::new(JsValues::new(js, owner), depth)
             .convert(&object)
             .map(Js),
+        Reply::Buffer(object) => described_buffer(&mut JsValues::new(js, owner), &object).map(Js),
         other => plain_to_js(js, plain(other)),
     }
 }

@@ -23,7 +23,7 @@ use crate::runtime;
 ///
 /// ```js
 /// native.init({ makeProxy, makePythonError, handle, method, done, Map, Set, toArray,
-///               fromFloat64, packNumbers, settle, awaitPromise }, true)
+///               fromFloat64, packNumbers, typedArray, settle, awaitPromise }, true)
 /// ```
 #[napi]
 pub fn init(
@@ -44,6 +44,7 @@ pub fn init(
             to_array: get(c"toArray")?,
             from_float64: get(c"fromFloat64")?,
             pack_numbers: get(c"packNumbers")?,
+            typed_array: get(c"typedArray")?,
             settle: get(c"settle")?,
             await_promise: get(c"awaitPromise")?,
         };

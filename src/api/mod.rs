@@ -180,7 +180,7 @@ fn release(objects: Vec<handle::Release>, queue_main: bool) {
 
 /// Converts a result for JS (proxies belong to `owner`).
 fn to_js(js: JsEnv, owner: Option<OwnerId>, obj: &Bound<'_, PyAny>) -> Result<Js> {
-    convert::ToJs::new(convert::JsValues::new(js, owner), false)
+    convert::ToJs::new(convert::JsValues::new(js, owner), convert::Depth::Shallow)
         .convert(obj)
         .map(Js)
 }

@@ -2,9 +2,9 @@
 
 use napi::sys;
 
-use super::{proxy, JsBuilder, Text};
+use super::{proxy, Element, JsBuilder, Text};
 use crate::context::ObjectRef;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::handle::OwnerId;
 use crate::js::{hooks, JsEnv};
 
@@ -73,6 +73,35 @@ impl JsBuilder for JsValues {
 
     fn buffer(&mut self, bytes: &[u8]) -> Result<Self::Out> {
         self.env.buffer_copy(bytes)
+    }
+
+    /// Allocated by JS (the `typedArray` hook), so that a size JS cannot hold is an error, and
+    /// filled in place: one copy.
+    fn typed_array(
+        &mut self,
+        element: Element,
+        count: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<()>,
+    ) -> Result<Self::Out> {
+        let env = self.env;
+        let kind = env.double(element.typed_array() as f64)?;
+        let length = env.double(count as f64)?;
+        let array = env.call(
+            hooks::get(env, |h| h.typed_array)?,
+            env.undefined()?,
+            &[kind, length],
+        )?;
+        if env.type_of(array)? != sys::ValueType::napi_object {
+            return Err(Error::Conversion(format!(
+                "JS cannot allocate a TypedArray of {count} elements of {} bytes",
+                element.size()
+            )));
+        }
+        env.with_typed_array_mut(array, |bytes| match bytes.len() == count * element.size() {
+            true => fill(bytes),
+            false => Err(Error::Internal("a new TypedArray of the wrong size".into())),
+        })??;
+        Ok(array)
     }
 
     fn date(&mut self, ms: f64) -> Result<Self::Out> {

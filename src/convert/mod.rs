@@ -9,6 +9,8 @@
 //!
 //! Thread rules: `JsValues` and `ToPy` run on a JS thread; `PyObjects` and `ToJs` run attached.
 
+mod buffer;
+mod element;
 mod js_builder;
 mod proxy;
 mod py_builder;
@@ -18,24 +20,47 @@ mod value;
 
 use std::sync::Arc;
 
-use napi::sys;
 use pyo3::{Bound, PyAny};
 
 use crate::callback::JsCallback;
 use crate::context::ObjectRef;
 use crate::error::Result;
 
+pub use buffer::described as described_buffer;
+pub use element::Element;
 pub use js_builder::JsValues;
 pub use py_builder::PyObjects;
 pub use to_js::ToJs;
 pub use to_py::ToPy;
 pub use value::{ValueForJs, ValueForPy};
 
-/// `obj` converted into a value for JS, of one root (`deep`: as `toJS()` does). Call attached.
-pub fn value_for_js(obj: &Bound<'_, PyAny>, deep: bool) -> Result<ValueForJs> {
-    let mut walk = ToJs::new(ValueForJs::default(), deep);
+/// How much of a Python object a conversion unpacks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// The fixed mapping; anything else becomes a proxy (results, arguments).
+    Shallow,
+    /// `toJS()`: also one-dimensional buffers of numbers (into TypedArrays), other mappings,
+    /// iterables and numbers.
+    Deep,
+    /// `toJSON()`: as `Deep`, but buffers are iterated like other sequences, so that
+    /// `JSON.stringify` sees Arrays of numbers.
+    Json,
+}
+
+/// `obj` converted into a value for JS, of one root. Call attached.
+pub fn value_for_js(obj: &Bound<'_, PyAny>, depth: Depth) -> Result<ValueForJs> {
+    let mut walk = ToJs::new(ValueForJs::default(), depth);
     let root = walk.convert(obj)?;
     let mut value = walk.into_builder();
+    value.add_root(root);
+    Ok(value)
+}
+
+/// `obj`'s buffer as `{ data, shape, format }` (see `py.buffer`), in a value for JS. Call
+/// attached.
+pub fn buffer_for_js(obj: &Bound<'_, PyAny>) -> Result<ValueForJs> {
+    let mut value = ValueForJs::default();
+    let root = buffer::described(&mut value, obj)?;
     value.add_root(root);
     Ok(value)
 }
@@ -113,6 +138,14 @@ pub trait JsBuilder {
     fn bigint(&mut self, negative: bool, words: &[u64]) -> Result<Self::Out>;
     fn string(&mut self, text: Text<'_>) -> Result<Self::Out>;
     fn buffer(&mut self, bytes: &[u8]) -> Result<Self::Out>;
+    /// A TypedArray of `count` elements, its bytes (`count` × the element's size) written by
+    /// `fill`.
+    fn typed_array(
+        &mut self,
+        element: Element,
+        count: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<()>,
+    ) -> Result<Self::Out>;
     fn date(&mut self, ms: f64) -> Result<Self::Out>;
     /// An Array of numbers, in one go.
     fn numbers(&mut self, values: &[f64]) -> Result<Self::Out>;
@@ -136,11 +169,15 @@ pub trait PyBuilder {
     fn number(&mut self, d: f64) -> Result<Self::Out>;
     fn bigint(&mut self, negative: bool, words: &[u64]) -> Result<Self::Out>;
     fn string(&mut self, s: &str) -> Result<Self::Out>;
-    /// Bytes of a TypedArray (with its kind), ArrayBuffer or DataView (kind `None`).
-    fn binary(
+    /// Bytes of a Buffer, Uint8Array, ArrayBuffer or DataView.
+    fn bytes(&mut self, bytes: &[u8]) -> Result<Self::Out>;
+    /// The elements of another TypedArray (or one with a shape): a memoryview of `shape`
+    /// (else one dimension) in the element's format.
+    fn typed(
         &mut self,
-        kind: Option<sys::napi_typedarray_type>,
+        element: Element,
         bytes: &[u8],
+        shape: Option<&[usize]>,
     ) -> Result<Self::Out>;
     fn date(&mut self, ms: f64) -> Result<Self::Out>;
     /// The object behind a proxy (shared with the registry), or its method `name`.

@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use napi::sys;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PySet, PyString};
+use pyo3::types::{PyBytes, PyDict, PyMemoryView, PySet, PyString, PyTuple};
 
-use super::{unpack, PyBuilder, MAX_SAFE_INTEGER};
+use super::{unpack, Element, PyBuilder, MAX_SAFE_INTEGER};
 use crate::callback::JsCallback;
 use crate::context::ObjectRef;
 use crate::error::{Error, Result};
@@ -83,29 +82,38 @@ impl<'py> PyBuilder for PyObjects<'py> {
         Ok(PyString::new(self.py, s).into_any())
     }
 
-    /// Buffer/Uint8Array/ArrayBuffer/DataView → bytes; other typed arrays → memoryview with
-    /// the matching format.
-    fn binary(
+    /// Buffer, Uint8Array, ArrayBuffer, DataView → bytes (a copy).
+    fn bytes(&mut self, bytes: &[u8]) -> Result<Self::Out> {
+        // SAFETY: attached; copies `bytes.len()` readable bytes (NULL + MemoryError if it
+        // cannot allocate them).
+        self.owned(unsafe {
+            ffi::PyBytes_FromStringAndSize(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t)
+        })
+    }
+
+    /// Other TypedArrays → a writable memoryview over a bytearray holding one copy, cast to
+    /// the element's format (and `shape`): `numpy.asarray` of it copies nothing more.
+    fn typed(
         &mut self,
-        kind: Option<sys::napi_typedarray_type>,
+        element: Element,
         bytes: &[u8],
+        shape: Option<&[usize]>,
     ) -> Result<Self::Out> {
-        use sys::TypedarrayType as T;
-        let data = PyBytes::new(self.py, bytes).into_any();
-        let format = match kind {
-            None | Some(T::uint8_array) | Some(T::uint8_clamped_array) => return Ok(data),
-            Some(T::int8_array) => "b",
-            Some(T::int16_array) => "h",
-            Some(T::uint16_array) => "H",
-            Some(T::int32_array) => "i",
-            Some(T::uint32_array) => "I",
-            Some(T::float32_array) => "f",
-            Some(T::float64_array) => "d",
-            Some(T::bigint64_array) => "q",
-            Some(_) => "Q",
-        };
-        pyo3::types::PyMemoryView::from(&data)
-            .and_then(|view| view.call_method1("cast", (format,)))
+        let py = self.py;
+        // SAFETY: attached; copies `bytes.len()` readable bytes (NULL + MemoryError if it
+        // cannot allocate them).
+        let data = self.owned(unsafe {
+            ffi::PyByteArray_FromStringAndSize(
+                bytes.as_ptr().cast(),
+                bytes.len() as ffi::Py_ssize_t,
+            )
+        })?;
+        let format = element.format();
+        PyMemoryView::from(&data)
+            .and_then(|view| match shape {
+                None => view.call_method1("cast", (format,)),
+                Some(shape) => view.call_method1("cast", (format, PyTuple::new(py, shape)?)),
+            })
             .map_err(self.fail())
     }
 

@@ -3,8 +3,8 @@
 //!
 //! None→null, bool, int→number (|x| ≤ 2^53−1) else BigInt, float→number, str→string,
 //! bytes/bytearray→Buffer, list/tuple→Array, dict with str keys→object (other keys→Map),
-//! set/frozenset→Set, datetime→Date, anything else→proxy. `deep` (used by `toJS()`) also unpacks
-//! other mappings, iterables and numbers instead of proxying them.
+//! set/frozenset→Set, datetime→Date, anything else→proxy; deeper conversions unpack more
+//! (see `Depth`).
 
 use std::collections::HashMap;
 
@@ -12,14 +12,14 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use super::{too_deep, JsBuilder, Text, MAX_DEPTH, MAX_SAFE_INTEGER, PACK_THRESHOLD};
+use super::{too_deep, Depth, JsBuilder, Text, MAX_DEPTH, MAX_SAFE_INTEGER, PACK_THRESHOLD};
 use crate::context::ObjectRef;
 use crate::error::{Error, Result};
 use crate::python::exception;
 
 pub struct ToJs<'py, B: JsBuilder> {
     build: B,
-    deep: bool,
+    unpack: Depth,
     depth: usize,
     /// Containers (and proxies) already converted, by object address; each kept alive for the
     /// walk, so Python code running meanwhile cannot free one and reuse its address.
@@ -27,10 +27,10 @@ pub struct ToJs<'py, B: JsBuilder> {
 }
 
 impl<'py, B: JsBuilder> ToJs<'py, B> {
-    pub fn new(build: B, deep: bool) -> Self {
+    pub fn new(build: B, unpack: Depth) -> Self {
         Self {
             build,
-            deep,
+            unpack,
             depth: 0,
             seen: HashMap::new(),
         }
@@ -120,7 +120,13 @@ impl<'py, B: JsBuilder> ToJs<'py, B> {
                 .map_err(|e| exception::from_pyerr(py, e))?;
             return self.build.date(seconds * 1000.0);
         }
-        if self.deep {
+        if self.unpack == Depth::Deep {
+            if let Some(done) = super::buffer::one_dimensional(&mut self.build, obj)? {
+                self.remember(obj, &done);
+                return Ok(done);
+            }
+        }
+        if self.unpack != Depth::Shallow {
             if let Some(done) = self.protocols(obj)? {
                 return Ok(done);
             }

@@ -2,19 +2,21 @@
 //! attached, or a thread-crossing `Value`). JS thread only.
 //!
 //! undefined/null→None, boolean→bool, safe integer→int, other number→float,
-//! BigInt→int, string→str, Buffer/Uint8Array→bytes, other TypedArrays→memoryview of the matching
-//! format, ArrayBuffer/DataView→bytes, Array→list, Date→datetime (UTC), Map→dict, Set→set,
+//! BigInt→int, string→str, Buffer/Uint8Array→bytes, other TypedArrays→writable memoryview of the
+//! matching format, ArrayBuffer/DataView→bytes, `{ data: TypedArray, shape }`→memoryview of that
+//! shape, Array→list, Date→datetime (UTC), Map→dict, Set→set,
 //! proxy→its Python object, function→a callable calling it, Promise→`pyembed.JSPromise`
 //! (awaitable), other objects→dict of their own enumerable string keys.
 
 use napi::sys;
 
-use super::{too_deep, PyBuilder, MAX_DEPTH, PACK_THRESHOLD};
+use super::{too_deep, Element, PyBuilder, MAX_DEPTH, MAX_SAFE_INTEGER, PACK_THRESHOLD};
 use crate::callback;
 use crate::context::InterpId;
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
 use crate::js::{hooks, JsEnv};
+use crate::python::buffer::MAX_DIMS;
 
 /// Identity lookups scan linearly up to this many containers, then use a JS `Map`.
 const LINEAR_SEEN: usize = 16;
@@ -107,8 +109,8 @@ impl<B: PyBuilder> ToPy<B> {
                 return Ok(obj);
             }
             let build = &mut self.build;
-            if let Some(bytes) = env.with_binary(v, |kind, bytes| build.binary(kind, bytes))? {
-                return bytes;
+            if let Some(built) = env.with_binary(v, |kind, bytes| binary(build, kind, bytes))? {
+                return built;
             }
             if env.is_date(v)? {
                 let ms = env.date_value(v)?;
@@ -229,10 +231,16 @@ impl<B: PyBuilder> ToPy<B> {
 
     fn plain(&mut self, v: sys::napi_value) -> Result<B::Out> {
         let env = self.env;
+        let keys = env.own_keys(v)?;
+        let count = env.array_len(keys)?;
+        if count == 2 || count == 3 {
+            if let Some(shaped) = self.shaped(v, keys, count)? {
+                return Ok(shaped);
+            }
+        }
         let dict = self.build.dict()?;
         self.remember(v, &dict)?;
-        let keys = env.own_keys(v)?;
-        for i in 0..env.array_len(keys)? {
+        for i in 0..count {
             let key = env.get_element(keys, i)?;
             let value = self.convert(env.get_property(v, key)?)?;
             let build = &mut self.build;
@@ -240,6 +248,64 @@ impl<B: PyBuilder> ToPy<B> {
             self.build.dict_set(&dict, key, value)?;
         }
         Ok(dict)
+    }
+
+    /// `{ data, shape }`, or `{ data, shape, format }` (what `py.buffer` returns), with `data`
+    /// a TypedArray: its elements as a memoryview of that shape. `None` for any other object.
+    fn shaped(
+        &mut self,
+        v: sys::napi_value,
+        keys: sys::napi_value,
+        count: u32,
+    ) -> Result<Option<B::Out>> {
+        let env = self.env;
+        let mut names = (0..count)
+            .map(|i| env.get_string(env.get_element(keys, i)?))
+            .collect::<Result<Vec<_>>>()?;
+        names.sort_unstable();
+        if names != ["data", "shape"] && names != ["data", "format", "shape"] {
+            return Ok(None);
+        }
+        let data = env.get_property(v, env.string("data")?)?;
+        if !env.is_typedarray(data)? {
+            return Ok(None);
+        }
+        let shape = dimensions(env, env.get_property(v, env.string("shape")?)?)?;
+        let format = match count {
+            3 => Some(env.get_property(v, env.string("format")?)?),
+            _ => None,
+        };
+        let format = match format {
+            Some(f) if env.type_of(f)? == sys::ValueType::napi_string => Some(env.get_string(f)?),
+            Some(_) => return Err(Error::invalid_arg("format must be a string")),
+            None => None,
+        };
+        let build = &mut self.build;
+        let built = env.with_binary(data, |kind, bytes| {
+            let own = kind
+                .and_then(Element::of_typed_array)
+                .ok_or_else(|| Error::invalid_arg("data must be a TypedArray"))?;
+            let element = match format.as_deref() {
+                None => own,
+                Some("?") if own == Element::U8 => Element::Bool,
+                Some(f) if f == own.format() => own,
+                Some(f) => {
+                    return Err(Error::invalid_arg(format!(
+                        "format '{f}' does not match data, whose elements are '{}'",
+                        own.format()
+                    )))
+                }
+            };
+            let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if elements != Some(bytes.len() / element.size()) {
+                return Err(Error::invalid_arg(format!(
+                    "shape {shape:?} does not hold the {} elements of data",
+                    bytes.len() / element.size()
+                )));
+            }
+            build.typed(element, bytes, Some(&shape))
+        })?;
+        built.transpose()
     }
 
     /// Entries of a Map or values of a Set, via the TS helper `Array.from`.
@@ -273,4 +339,44 @@ impl<B: PyBuilder> ToPy<B> {
         }
         Ok(set)
     }
+}
+
+/// Buffer, Uint8Array, Uint8ClampedArray, ArrayBuffer, DataView → bytes; other TypedArrays →
+/// their elements.
+fn binary<B: PyBuilder>(
+    build: &mut B,
+    kind: Option<sys::napi_typedarray_type>,
+    bytes: &[u8],
+) -> Result<B::Out> {
+    match kind.map(Element::of_typed_array) {
+        None | Some(Some(Element::U8)) => build.bytes(bytes),
+        Some(Some(element)) => build.typed(element, bytes, None),
+        Some(None) => Err(Error::invalid_arg(
+            "this kind of TypedArray has no Python format",
+        )),
+    }
+}
+
+/// A `shape`: an Array of at most 64 non-negative integers.
+fn dimensions(env: JsEnv, v: sys::napi_value) -> Result<Vec<usize>> {
+    let bad = || {
+        Error::invalid_arg(format!(
+            "shape must be an Array of at most {MAX_DIMS} non-negative integers"
+        ))
+    };
+    if !env.is_array(v)? || env.array_len(v)? as usize > MAX_DIMS {
+        return Err(bad());
+    }
+    (0..env.array_len(v)?)
+        .map(|i| {
+            let d = env.get_element(v, i)?;
+            if env.type_of(d)? != sys::ValueType::napi_number {
+                return Err(bad());
+            }
+            match env.get_double(d)? {
+                d if d >= 0.0 && d.fract() == 0.0 && d <= MAX_SAFE_INTEGER as f64 => Ok(d as usize),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
 }

@@ -10,9 +10,7 @@
 
 use std::sync::Arc;
 
-use napi::sys;
-
-use super::{unpack, JsBuilder, PyBuilder, Text};
+use super::{unpack, Element, JsBuilder, PyBuilder, Text};
 use crate::callback::JsCallback;
 use crate::context::ObjectRef;
 use crate::error::{Error, Result};
@@ -28,7 +26,11 @@ enum Node<L> {
     Str(String),
     /// UTF-16 from Python (lossless: lone surrogates stay).
     Utf16(Vec<u16>),
-    Binary(Option<sys::napi_typedarray_type>, Vec<u8>),
+    /// Buffer, Uint8Array, ArrayBuffer, DataView ↔ bytes.
+    Bytes(Vec<u8>),
+    /// Other TypedArrays ↔ buffer exporters: the elements' bytes in C order, and the shape a
+    /// JS `{ data, shape }` gave.
+    Typed(Element, Vec<u8>, Option<Vec<usize>>),
     Date(f64),
     Numbers(Vec<f64>),
     List(Vec<Index>),
@@ -148,7 +150,14 @@ impl ValueForJs {
             Node::BigInt(negative, words) => b.bigint(*negative, words)?,
             Node::Str(s) => b.string(Text::Utf8(s))?,
             Node::Utf16(units) => b.string(Text::Ucs2(units))?,
-            Node::Binary(_, bytes) => b.buffer(bytes)?,
+            Node::Bytes(bytes) => b.buffer(bytes)?,
+            Node::Typed(element, bytes, _) => {
+                let count = bytes.len() / element.size();
+                b.typed_array(*element, count, &mut |dest| {
+                    dest.copy_from_slice(bytes);
+                    Ok(())
+                })?
+            }
             Node::Date(ms) => b.date(*ms)?,
             Node::Numbers(values) => b.numbers(values)?,
             Node::Leaf(_) => {
@@ -239,7 +248,8 @@ impl ValueForPy {
             Node::BigInt(negative, words) => b.bigint(*negative, words)?,
             Node::Str(s) => b.string(s)?,
             Node::Utf16(units) => b.string(&String::from_utf16_lossy(units))?,
-            Node::Binary(kind, bytes) => b.binary(*kind, bytes)?,
+            Node::Bytes(bytes) => b.bytes(bytes)?,
+            Node::Typed(element, bytes, shape) => b.typed(*element, bytes, shape.as_deref())?,
             Node::Date(ms) => b.date(*ms)?,
             Node::Numbers(values) => {
                 let out = b.numbers(values.len())?;
@@ -327,7 +337,20 @@ impl JsBuilder for ValueForJs {
         self.push(Node::Utf16(text.to_utf16()))
     }
     fn buffer(&mut self, bytes: &[u8]) -> Result<Index> {
-        self.push(Node::Binary(None, bytes.to_vec()))
+        self.push(Node::Bytes(super::buffer::copied(bytes)?))
+    }
+    fn typed_array(
+        &mut self,
+        element: Element,
+        count: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<()>,
+    ) -> Result<Index> {
+        let len = count
+            .checked_mul(element.size())
+            .ok_or_else(|| Error::Conversion(format!("{count} elements are too many")))?;
+        let mut bytes = super::buffer::zeroed(len)?;
+        fill(&mut bytes)?;
+        self.push(Node::Typed(element, bytes, None))
     }
     fn numbers(&mut self, values: &[f64]) -> Result<Index> {
         self.push(Node::Numbers(values.to_vec()))
@@ -379,8 +402,12 @@ impl PyBuilder for ValueForPy {
     fn string(&mut self, s: &str) -> Result<Index> {
         self.push(Node::Str(s.to_owned()))
     }
-    fn binary(&mut self, kind: Option<sys::napi_typedarray_type>, bytes: &[u8]) -> Result<Index> {
-        self.push(Node::Binary(kind, bytes.to_vec()))
+    fn bytes(&mut self, bytes: &[u8]) -> Result<Index> {
+        self.push(Node::Bytes(super::buffer::copied(bytes)?))
+    }
+    fn typed(&mut self, element: Element, bytes: &[u8], shape: Option<&[usize]>) -> Result<Index> {
+        let copy = super::buffer::copied(bytes)?;
+        self.push(Node::Typed(element, copy, shape.map(<[usize]>::to_vec)))
     }
     fn object(&mut self, object: &Arc<ObjectRef>, method: Option<String>) -> Result<Index> {
         self.push(Node::Leaf(ForPy::Object(object.clone(), method)))

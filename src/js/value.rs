@@ -187,6 +187,10 @@ impl JsEnv {
         napi_out!(self, sys::napi_value, napi_create_array_with_length(len))
     }
 
+    pub fn is_typedarray(self, v: sys::napi_value) -> Result<bool> {
+        napi_out!(self, bool, napi_is_typedarray(v))
+    }
+
     pub fn is_array(self, v: sys::napi_value) -> Result<bool> {
         napi_out!(self, bool, napi_is_array(v))
     }
@@ -298,7 +302,7 @@ impl JsEnv {
                     &mut offset
                 )
             )?;
-            len = count * element_size(kind);
+            len = count * element_size(kind)?;
             Some(kind)
         } else if napi_out!(self, bool, napi_is_arraybuffer(v))? {
             napi_call!(self, napi_get_arraybuffer_info(v, &mut data, &mut len))?;
@@ -312,6 +316,13 @@ impl JsEnv {
         } else {
             return Ok(None);
         };
+        let owner = if buffer.is_null() { v } else { buffer };
+        if napi_out!(self, bool, napi_is_detached_arraybuffer(owner))? {
+            return Err(Error::invalid_arg(
+                "cannot convert a detached ArrayBuffer (or a view of one): its contents were \
+                 transferred",
+            ));
+        }
         let bytes = if len == 0 || data.is_null() {
             &[][..]
         } else {
@@ -320,6 +331,39 @@ impl JsEnv {
             unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
         };
         Ok(Some(f(kind, bytes)))
+    }
+
+    /// Runs `f` on the writable bytes of TypedArray `v`.
+    pub fn with_typed_array_mut<R>(
+        self,
+        v: sys::napi_value,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R> {
+        let mut kind = 0;
+        let mut count = 0usize;
+        let mut data: *mut c_void = ptr::null_mut();
+        let mut buffer: sys::napi_value = ptr::null_mut();
+        let mut offset = 0usize;
+        napi_call!(
+            self,
+            napi_get_typedarray_info(
+                v,
+                &mut kind,
+                &mut count,
+                &mut data,
+                &mut buffer,
+                &mut offset
+            )
+        )?;
+        let len = count * element_size(kind)?;
+        let bytes = if len == 0 || data.is_null() {
+            &mut [][..]
+        } else {
+            // SAFETY: Node-API reported `len` bytes at `data`, writable; no JS runs while `f`
+            // borrows them, so the buffer cannot be detached, resized or read meanwhile.
+            unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) }
+        };
+        Ok(f(bytes))
     }
 
     /// A new Float64Array holding a copy of `values`.
@@ -489,14 +533,20 @@ impl JsEnv {
     }
 }
 
-fn element_size(kind: sys::napi_typedarray_type) -> usize {
+/// Bytes per element of a TypedArray kind (`None`: a kind this addon does not know).
+fn element_size(kind: sys::napi_typedarray_type) -> Result<usize> {
     use sys::TypedarrayType as T;
-    match kind {
+    Ok(match kind {
         T::int8_array | T::uint8_array | T::uint8_clamped_array => 1,
         T::int16_array | T::uint16_array => 2,
         T::int32_array | T::uint32_array | T::float32_array => 4,
-        _ => 8,
-    }
+        T::float64_array | T::bigint64_array | T::biguint64_array => 8,
+        _ => {
+            return Err(Error::invalid_arg(format!(
+                "unsupported TypedArray kind {kind}"
+            )))
+        }
+    })
 }
 
 /// V8 writes valid UTF-8 (it replaces lone surrogates), so this never fails in practice.

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod attach;
+pub mod buffer;
 pub mod closure;
 pub mod code;
 pub mod exception;
