@@ -1,4 +1,5 @@
 // The `Python` class: python.ts's API shape over the native binding.
+import { Buffer } from 'node:buffer'
 import { resolve } from 'node:path'
 import { isMainThread } from 'node:worker_threads'
 
@@ -28,13 +29,16 @@ function packNumbers(array: unknown[], start: number): Float64Array | null {
   }
   return scratch.subarray(0, n)
 }
-// New typed arrays for native code, by Node-API kind; null when JS cannot allocate one (a
-// RangeError here, where Node-API's own allocation would abort the process).
+// New typed arrays for native code to copy into, by Node-API kind; null when JS cannot allocate
+// one (a RangeError here, where Node-API's own allocation would abort the process). Their memory
+// is not zeroed first (native code writes every byte before JS sees it): zeroing fresh memory
+// cost more than the copy itself.
 const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
   Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array]
 function typedArray(kind: number, length: number): ArrayBufferView | null {
   try {
-    return new typedArrays[kind](length)
+    const Type = typedArrays[kind]
+    return new Type(Buffer.allocUnsafeSlow(length * Type.BYTES_PER_ELEMENT).buffer, 0, length)
   } catch {
     return null
   }

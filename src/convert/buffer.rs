@@ -3,6 +3,8 @@
 //! (`one_dimensional`). Attached; built with any `JsBuilder` (directly into a JS TypedArray's
 //! memory on the JS thread — one copy — or into a `Value` that crosses threads).
 
+use std::mem::MaybeUninit;
+
 use pyo3::{ffi, Bound, PyAny};
 
 use super::element::{swap_bytes, Element};
@@ -54,8 +56,7 @@ pub fn one_dimensional<B: JsBuilder>(b: &mut B, obj: &Bound<'_, PyAny>) -> Resul
     if element != Element::Bool {
         return typed(b, &exported, element, swapped).map(Some);
     }
-    let mut flags = zeroed(exported.len())?;
-    exported.copy_to(&mut flags)?;
+    let flags = written(exported.len(), &mut |dest| exported.copy_to(dest))?;
     let array = b.array(flags.len())?;
     for (i, &flag) in flags.iter().enumerate() {
         let flag = b.boolean(flag != 0)?;
@@ -75,18 +76,38 @@ fn typed<B: JsBuilder>(
     b.typed_array(element, count, &mut |dest| {
         exported.copy_to(dest)?;
         if swapped {
+            // SAFETY: `copy_to` succeeded, so it wrote every byte of `dest`.
+            let dest =
+                unsafe { std::slice::from_raw_parts_mut(dest.as_mut_ptr().cast(), dest.len()) };
             swap_bytes(dest, element.size());
         }
         Ok(())
     })
 }
 
-/// `len` zero bytes, or `ERR_PY_CONVERSION` if they cannot be allocated (never an abort: a
-/// strided view may describe far more memory than the process has).
-pub fn zeroed(len: usize) -> Result<Vec<u8>> {
+/// Writes every byte of the memory it is given (uninitialized until then), or fails.
+pub type Fill<'a> = &'a mut dyn FnMut(&mut [MaybeUninit<u8>]) -> Result<()>;
+
+/// `len` bytes written by `fill`, or `ERR_PY_CONVERSION` if they cannot be allocated (never an
+/// abort: a strided view may describe far more memory than the process has).
+pub fn written(len: usize, fill: Fill<'_>) -> Result<Vec<u8>> {
     let mut bytes = room(len)?;
-    bytes.resize(len, 0);
+    fill(&mut bytes.spare_capacity_mut()[..len])?;
+    // SAFETY: `fill` wrote all `len` bytes (its contract), within the capacity reserved.
+    unsafe { bytes.set_len(len) };
     Ok(bytes)
+}
+
+/// Copies `src` into `dest`, which must be as long: every byte written.
+pub fn write(dest: &mut [MaybeUninit<u8>], src: &[u8]) -> Result<()> {
+    if dest.len() != src.len() {
+        return Err(crate::error::Error::Internal(
+            "a copy of the wrong length".into(),
+        ));
+    }
+    // SAFETY: both hold `src.len()` bytes, and a `&mut` cannot overlap a `&`.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dest.as_mut_ptr().cast(), src.len()) };
+    Ok(())
 }
 
 /// A copy of `bytes`, or `ERR_PY_CONVERSION` if it cannot be allocated.

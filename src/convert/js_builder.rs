@@ -2,7 +2,7 @@
 
 use napi::sys;
 
-use super::{proxy, Element, JsBuilder, Text};
+use super::{proxy, Element, Fill, JsBuilder, Text};
 use crate::context::ObjectRef;
 use crate::error::{Error, Result};
 use crate::handle::OwnerId;
@@ -77,12 +77,7 @@ impl JsBuilder for JsValues {
 
     /// Allocated by JS (the `typedArray` hook), so that a size JS cannot hold is an error, and
     /// filled in place: one copy.
-    fn typed_array(
-        &mut self,
-        element: Element,
-        count: usize,
-        fill: &mut dyn FnMut(&mut [u8]) -> Result<()>,
-    ) -> Result<Self::Out> {
+    fn typed_array(&mut self, element: Element, count: usize, fill: Fill<'_>) -> Result<Self::Out> {
         let env = self.env;
         let kind = env.double(element.typed_array() as f64)?;
         let length = env.double(count as f64)?;

@@ -26,7 +26,7 @@ use crate::callback::JsCallback;
 use crate::context::ObjectRef;
 use crate::error::Result;
 
-pub use buffer::described as described_buffer;
+pub use buffer::{described as described_buffer, Fill};
 pub use element::Element;
 pub use js_builder::JsValues;
 pub use py_builder::PyObjects;
@@ -138,14 +138,9 @@ pub trait JsBuilder {
     fn bigint(&mut self, negative: bool, words: &[u64]) -> Result<Self::Out>;
     fn string(&mut self, text: Text<'_>) -> Result<Self::Out>;
     fn buffer(&mut self, bytes: &[u8]) -> Result<Self::Out>;
-    /// A TypedArray of `count` elements, its bytes (`count` × the element's size) written by
-    /// `fill`.
-    fn typed_array(
-        &mut self,
-        element: Element,
-        count: usize,
-        fill: &mut dyn FnMut(&mut [u8]) -> Result<()>,
-    ) -> Result<Self::Out>;
+    /// A TypedArray of `count` elements, its bytes (`count` × the element's size, given
+    /// uninitialized) all written by `fill`.
+    fn typed_array(&mut self, element: Element, count: usize, fill: Fill<'_>) -> Result<Self::Out>;
     fn date(&mut self, ms: f64) -> Result<Self::Out>;
     /// An Array of numbers, in one go.
     fn numbers(&mut self, values: &[f64]) -> Result<Self::Out>;

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::{unpack, Element, JsBuilder, PyBuilder, Text};
+use super::{unpack, Element, Fill, JsBuilder, PyBuilder, Text};
 use crate::callback::JsCallback;
 use crate::context::ObjectRef;
 use crate::error::{Error, Result};
@@ -154,8 +154,7 @@ impl ValueForJs {
             Node::Typed(element, bytes, _) => {
                 let count = bytes.len() / element.size();
                 b.typed_array(*element, count, &mut |dest| {
-                    dest.copy_from_slice(bytes);
-                    Ok(())
+                    super::buffer::write(dest, bytes)
                 })?
             }
             Node::Date(ms) => b.date(*ms)?,
@@ -339,17 +338,11 @@ impl JsBuilder for ValueForJs {
     fn buffer(&mut self, bytes: &[u8]) -> Result<Index> {
         self.push(Node::Bytes(super::buffer::copied(bytes)?))
     }
-    fn typed_array(
-        &mut self,
-        element: Element,
-        count: usize,
-        fill: &mut dyn FnMut(&mut [u8]) -> Result<()>,
-    ) -> Result<Index> {
+    fn typed_array(&mut self, element: Element, count: usize, fill: Fill<'_>) -> Result<Index> {
         let len = count
             .checked_mul(element.size())
             .ok_or_else(|| Error::Conversion(format!("{count} elements are too many")))?;
-        let mut bytes = super::buffer::zeroed(len)?;
-        fill(&mut bytes)?;
+        let bytes = super::buffer::written(len, fill)?;
         self.push(Node::Typed(element, bytes, None))
     }
     fn numbers(&mut self, values: &[f64]) -> Result<Index> {

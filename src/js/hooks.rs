@@ -30,8 +30,9 @@ pub struct Hooks {
     pub from_float64: sys::napi_ref,
     /// `(Array, start) => Float64Array | null`: packs a chunk of an all-number Array, or null.
     pub pack_numbers: sys::napi_ref,
-    /// `(kind, length) => TypedArray | null`: a new zeroed TypedArray of a Node-API kind, or
-    /// null if JS cannot allocate it (Node-API's own allocation aborts the process then).
+    /// `(kind, length) => TypedArray | null`: a new TypedArray of a Node-API kind whose memory
+    /// is not yet initialized (native code writes all of it before JS sees it), or null if JS
+    /// cannot allocate it (Node-API's own allocation aborts the process then).
     pub typed_array: sys::napi_ref,
     /// `(ids, oks, values) => void`: settles the promises of completed async calls.
     pub settle: sys::napi_ref,

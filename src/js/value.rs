@@ -333,11 +333,11 @@ impl JsEnv {
         Ok(Some(f(kind, bytes)))
     }
 
-    /// Runs `f` on the writable bytes of TypedArray `v`.
+    /// Runs `f` on the bytes of TypedArray `v`, to be written (they may be uninitialized).
     pub fn with_typed_array_mut<R>(
         self,
         v: sys::napi_value,
-        f: impl FnOnce(&mut [u8]) -> R,
+        f: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]) -> R,
     ) -> Result<R> {
         let mut kind = 0;
         let mut count = 0usize;
@@ -361,7 +361,7 @@ impl JsEnv {
         } else {
             // SAFETY: Node-API reported `len` bytes at `data`, writable; no JS runs while `f`
             // borrows them, so the buffer cannot be detached, resized or read meanwhile.
-            unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) }
+            unsafe { std::slice::from_raw_parts_mut(data.cast(), len) }
         };
         Ok(f(bytes))
     }

@@ -7,6 +7,7 @@
 //! (a `__buffer__` method) may run Python code when the view is made.
 
 use std::ffi::CStr;
+use std::mem::MaybeUninit;
 
 use pyo3::{ffi, Bound, PyAny, Python};
 
@@ -102,9 +103,9 @@ impl<'py> Exported<'py> {
         }
     }
 
-    /// Copies the elements into `dest` (`len()` bytes) in C order, gathering a strided or
-    /// indirect layout.
-    pub fn copy_to(&self, dest: &mut [u8]) -> Result<()> {
+    /// Copies the elements into `dest` (`len()` bytes, every one written on success) in C
+    /// order, gathering a strided or indirect layout.
+    pub fn copy_to(&self, dest: &mut [MaybeUninit<u8>]) -> Result<()> {
         if dest.len() != self.len() {
             return Err(Error::Internal("buffer copy of the wrong length".into()));
         }
