@@ -33,12 +33,16 @@ function packNumbers(array: unknown[], start: number): Float64Array | null {
 // one (a RangeError here, where Node-API's own allocation would abort the process). Their memory
 // is not zeroed first (native code writes every byte before JS sees it): zeroing fresh memory
 // cost more than the copy itself.
+// Taken now, so that user code patching them later cannot see or keep that memory.
 const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
   Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array]
+const allocUnsafeSlow = Buffer.allocUnsafeSlow
 function typedArray(kind: number, length: number): ArrayBufferView | null {
   try {
     const Type = typedArrays[kind]
-    return new Type(Buffer.allocUnsafeSlow(length * Type.BYTES_PER_ELEMENT).buffer, 0, length)
+    const bytes = allocUnsafeSlow(length * Type.BYTES_PER_ELEMENT)
+    if (bytes.byteOffset % Type.BYTES_PER_ELEMENT !== 0) return new Type(length) // not Node's
+    return new Type(bytes.buffer, bytes.byteOffset, length)
   } catch {
     return null
   }
