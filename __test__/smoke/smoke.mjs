@@ -76,6 +76,17 @@ await check('conversion round trips', () => {
   same([back.n, back.f, back.t, Buffer.isBuffer(back.b) && back.b.toString()], [2n ** 53n, 1.5, [1, 2], 'hi'])
 })
 
+await check('buffers: py.buffer, buffer_async, TypedArrays and { data, shape } into Python', async () => {
+  const grid = py.eval('memoryview(__import__("array").array("d", [1.5, -2, 3, 4.25, 5, 6])).cast("B").cast("d", (2, 3))')
+  const { data, shape, format } = py.buffer(grid)
+  same([data instanceof Float64Array, [...data], shape, format], [true, [1.5, -2, 3, 4.25, 5, 6], [2, 3], 'd'])
+  same([...(await py.buffer_async(grid)).data], [1.5, -2, 3, 4.25, 5, 6])
+  const describe = py.eval('lambda mv: [mv.format, list(mv.shape), mv.tolist()]')
+  same(describe(new Int16Array([-1, 7])), ['h', [2], [-1, 7]])
+  same(describe({ data: new BigInt64Array([1n, -2n, 3n, 4n]), shape: [2, 2] }), ['q', [2, 2], [[1, -2], [3, 4]]])
+  same(describe(py.buffer(grid)), ['d', [2, 3], [[1.5, -2, 3], [4.25, 5, 6]]])
+})
+
 await check('a proxy and its methods', () => {
   py.exec('class Account:\n    def __init__(self, owner):\n        self.owner, self.balance = owner, 0\n' +
     '    def deposit(self, amount):\n        self.balance += amount\n        return self.balance\n' +
