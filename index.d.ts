@@ -32,8 +32,11 @@ export declare function adoptContext(interp: number): void
  * const { data, shape } = py.buffer(py.eval('__import__("array").array("d", [1.5, 2])'))
  * // data: Float64Array [1.5, 2], shape: [2]
  * ```
+ *
+ * `into` (a TypedArray of the right kind and length, or null) receives the elements instead
+ * of a new TypedArray.
  */
-export declare function buffer(owner: number, id: number): { data: ArrayBufferView; shape: number[]; format: string }
+export declare function buffer(owner: number, id: number, into: ArrayBufferView | null): { data: ArrayBufferView; shape: number[]; format: string }
 
 /**
  * Like `buffer`, asynchronously: settles call `call` with `{ data, shape, format }`, copied on

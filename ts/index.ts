@@ -1,6 +1,7 @@
 // pyembed: CPython embedded in Node.js.
 export {
   Python,
+  type BufferOptions,
   type CloseOptions,
   type ConfigureOptions,
   type PyBuffer,

@@ -173,6 +173,11 @@ export interface PyBuffer {
   format: 'b' | 'B' | '?' | 'h' | 'H' | 'i' | 'I' | 'q' | 'Q' | 'f' | 'd'
 }
 
+export interface BufferOptions {
+  /** A TypedArray to copy the elements into, of the kind and length they need. */
+  into?: PyBuffer['data']
+}
+
 export interface CloseOptions {
   /** How long to wait for the context's Python threads to finish (default 5000 ms). */
   timeoutMs?: number
@@ -353,9 +358,14 @@ export class Python {
    * The elements of a buffer-protocol exporter (numpy array, `array.array`, `memoryview`,
    * `bytes`-like) as `{ data, shape, format }`: one copy into a TypedArray, in C order (a
    * strided array is gathered). Passed back to Python it arrives as a memoryview of that shape.
+   * `into`: a TypedArray of the right kind and length to copy into (and return as `data`)
+   * instead of a new one.
    */
-  buffer(obj: PyObject): PyBuffer {
-    return native.buffer(this.#owner, idOf(obj)) as PyBuffer
+  buffer(obj: PyObject, options?: BufferOptions): PyBuffer {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw codedError('ERR_PY_INVALID_ARG', 'buffer options must be an object')
+    }
+    return native.buffer(this.#owner, idOf(obj), options?.into ?? null) as PyBuffer
   }
 
   /** `buffer`, copied on the interpreter's Python thread. */

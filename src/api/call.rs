@@ -74,7 +74,8 @@ unsafe extern "C" fn call_entry(
         if target.interp() != 0 {
             let interp = target.interp();
             let request = CallRequest::gather(js, target, Js(argv[2]), Js(argv[3]), Js(argv[4]))?;
-            return contexts::run_in(js, interp, owner, &[], move |py, _| {
+            let build = crate::convert::JsValues::new(js, owner);
+            return contexts::run_in(js, interp, build, &[], move |py, _| {
                 request.run(py).map(Reply::Object)
             })
             .map(|v| v.0);

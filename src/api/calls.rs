@@ -1,11 +1,11 @@
 //! Running code: import, exec, eval, reload, sys.path, toJS, str. (Calls are in `call`.)
 
-use napi::Env;
+use napi::{sys, Env};
 use napi_derive::napi;
 use pyo3::prelude::*;
 
 use super::contexts::Reply;
-use super::{entry, in_interpreter, on_object, string_arg};
+use super::{entry, in_interpreter, on_object, on_object_into, string_arg};
 use crate::convert::Depth;
 use crate::error::{Error, Result};
 use crate::handle::{self, HandleId};
@@ -164,9 +164,26 @@ pub fn to_js(env: Env, owner: u32, id: f64, json: bool) -> napi::Result<Js> {
 /// const { data, shape } = py.buffer(py.eval('__import__("array").array("d", [1.5, 2])'))
 /// // data: Float64Array [1.5, 2], shape: [2]
 /// ```
+///
+/// `into` (a TypedArray of the right kind and length, or null) receives the elements instead
+/// of a new TypedArray.
 #[napi(ts_return_type = "{ data: ArrayBufferView; shape: number[]; format: string }")]
-pub fn buffer(env: Env, owner: u32, id: f64) -> napi::Result<Js> {
-    on_object(&env, owner, id, &[], |_, obj, _| Ok(Reply::Buffer(obj)))
+pub fn buffer(
+    env: Env,
+    owner: u32,
+    id: f64,
+    #[napi(ts_arg_type = "ArrayBufferView | null")] into: Js,
+) -> napi::Result<Js> {
+    let into = entry(&env, |js| match js.type_of(into.0)? {
+        sys::ValueType::napi_null | sys::ValueType::napi_undefined => Ok(None),
+        _ => match js.with_binary(into.0, |kind, _| kind)? {
+            Some(Some(_)) => Ok(Some(into)),
+            _ => Err(Error::invalid_arg("into must be a TypedArray")),
+        },
+    })?;
+    on_object_into(&env, owner, id, into, &[], |_, obj, _| {
+        Ok(Reply::Buffer(obj))
+    })
 }
 
 /// `str(obj)`, or `repr(obj)`.

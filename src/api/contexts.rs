@@ -21,7 +21,7 @@ use crate::convert::{
     ValueForJs, ValueForPy,
 };
 use crate::error::{Error, Result};
-use crate::handle::{self, OwnerId};
+use crate::handle;
 use crate::inbox::{self, Completion, Message};
 use crate::js::{hooks, Js, JsEnv};
 use crate::python::code;
@@ -63,11 +63,11 @@ enum Returned {
 }
 
 /// Runs `work` on context `interp`'s thread while this JS thread waits, with `inputs` converted
-/// for it, and converts its reply for JS (proxies for `owner`).
+/// for it, and converts its reply for JS with `build`.
 pub(super) fn run_in<W>(
     js: JsEnv,
     interp: InterpId,
-    owner: Option<OwnerId>,
+    mut build: JsValues,
     inputs: &[Js],
     work: W,
 ) -> Result<Js>
@@ -93,7 +93,7 @@ where
         let _ = tx.send(result.map_err(hint(interp)));
     }))?;
     match inbox::wait(js, &rx)?.ok_or(Error::ContextClosed)?? {
-        Returned::Value(value) => value.build_js_one(&mut JsValues::new(js, owner)).map(Js),
+        Returned::Value(value) => value.build_js_one(&mut build).map(Js),
         Returned::Plain(plain) => plain_to_js(js, plain),
     }
 }
@@ -130,14 +130,12 @@ fn plain_to_js(js: JsEnv, plain: Plain) -> Result<Js> {
     .map(Js)
 }
 
-/// A reply of work done in the main interpreter (attached), converted for JS.
-pub(super) fn reply_to_js(js: JsEnv, owner: Option<OwnerId>, reply: Reply<'_>) -> Result<Js> {
+/// A reply of work done in the main interpreter (attached), converted for JS with `build`.
+pub(super) fn reply_to_js(js: JsEnv, mut build: JsValues, reply: Reply<'_>) -> Result<Js> {
     match reply {
-        Reply::Object(object) => super::to_js(js, owner, &object),
-        Reply::Deep(object, depth) => ToJs::new(JsValues::new(js, owner), depth)
-            .convert(&object)
-            .map(Js),
-        Reply::Buffer(object) => described_buffer(&mut JsValues::new(js, owner), &object).map(Js),
+        Reply::Object(object) => ToJs::new(build, Depth::Shallow).convert(&object).map(Js),
+        Reply::Deep(object, depth) => ToJs::new(build, depth).convert(&object).map(Js),
+        Reply::Buffer(object) => described_buffer(&mut build, &object).map(Js),
         other => plain_to_js(js, plain(other)),
     }
 }
@@ -194,9 +192,15 @@ pub fn create_context(
         let isolated = kind == Kind::Isolated;
         let interp = context::create(kind, Box::new(move |py| code::setup_context(py, isolated)))?;
         OPEN.with(|o| o.borrow_mut().push(interp.id));
-        let installed = run_in(js, interp.id, None, &capture, |py, streams| {
-            code::capture_output(py, &streams[0], &streams[1]).map(|()| Reply::Undefined)
-        });
+        let installed = run_in(
+            js,
+            interp.id,
+            JsValues::new(js, None),
+            &capture,
+            |py, streams| {
+                code::capture_output(py, &streams[0], &streams[1]).map(|()| Reply::Undefined)
+            },
+        );
         if let Err(e) = installed {
             close(interp.id, Duration::ZERO, Box::new(|_| {}));
             return Err(e);

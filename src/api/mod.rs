@@ -90,16 +90,38 @@ where
         + Send
         + 'static,
 {
+    on_object_into(env, owner, id, None, inputs, work)
+}
+
+/// `on_object`, with a TypedArray the reply's typed array is written into (`py.buffer`).
+fn on_object_into<W>(
+    env: &Env,
+    owner: u32,
+    id: f64,
+    into: Option<Js>,
+    inputs: &[Js],
+    work: W,
+) -> napi::Result<Js>
+where
+    W: for<'py> FnOnce(
+            Python<'py>,
+            Bound<'py, PyAny>,
+            Vec<Bound<'py, PyAny>>,
+        ) -> Result<contexts::Reply<'py>>
+        + Send
+        + 'static,
+{
     entry(env, |js| {
         let owner = owner_of(owner);
         let target = target(owner, id)?;
+        let build = convert::JsValues::new(js, owner).into_array(into.map(|v| v.0));
         match target.interp() {
             0 => attached(|py| {
                 let object = target.bind(py);
                 let inputs = main_inputs(py, js, inputs)?;
-                contexts::reply_to_js(js, owner, work(py, object, inputs)?)
+                contexts::reply_to_js(js, build, work(py, object, inputs)?)
             }),
-            interp => contexts::run_in(js, interp, owner, inputs, move |py, inputs| {
+            interp => contexts::run_in(js, interp, build, inputs, move |py, inputs| {
                 work(py, target.bind(py), inputs)
             }),
         }
@@ -113,12 +135,15 @@ where
         + Send
         + 'static,
 {
-    entry(env, |js| match interp_of(owner)? {
-        0 => attached(|py| {
-            let inputs = main_inputs(py, js, inputs)?;
-            contexts::reply_to_js(js, owner_of(owner), work(py, inputs)?)
-        }),
-        interp => contexts::run_in(js, interp, owner_of(owner), inputs, work),
+    entry(env, |js| {
+        let build = convert::JsValues::new(js, owner_of(owner));
+        match interp_of(owner)? {
+            0 => attached(|py| {
+                let inputs = main_inputs(py, js, inputs)?;
+                contexts::reply_to_js(js, build, work(py, inputs)?)
+            }),
+            interp => contexts::run_in(js, interp, build, inputs, work),
+        }
     })
 }
 

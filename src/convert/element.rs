@@ -67,6 +67,22 @@ impl Element {
         }
     }
 
+    /// The name of the TypedArray that holds it, for messages.
+    pub fn js_name(self) -> &'static str {
+        match self {
+            Element::I8 => "Int8Array",
+            Element::U8 | Element::Bool => "Uint8Array",
+            Element::I16 => "Int16Array",
+            Element::U16 => "Uint16Array",
+            Element::I32 => "Int32Array",
+            Element::U32 => "Uint32Array",
+            Element::I64 => "BigInt64Array",
+            Element::U64 => "BigUint64Array",
+            Element::F32 => "Float32Array",
+            Element::F64 => "Float64Array",
+        }
+    }
+
     /// The element of a TypedArray kind; `None` for one Python has no format for (a
     /// Float16Array).
     pub fn of_typed_array(kind: sys::napi_typedarray_type) -> Option<Element> {

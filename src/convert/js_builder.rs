@@ -16,6 +16,8 @@ pub struct JsValues {
     /// `Map.prototype.set` and `Set.prototype.add`, looked up once per conversion.
     map_set: Option<sys::napi_value>,
     set_add: Option<sys::napi_value>,
+    /// A TypedArray the next typed array is written into, instead of a new one.
+    into: Option<sys::napi_value>,
 }
 
 impl JsValues {
@@ -25,7 +27,15 @@ impl JsValues {
             owner,
             map_set: None,
             set_add: None,
+            into: None,
         }
+    }
+
+    /// Writes the (first) typed array built into `array` (a TypedArray) instead of a new one;
+    /// its kind and length must match.
+    pub fn into_array(mut self, array: Option<sys::napi_value>) -> Self {
+        self.into = array;
+        self
     }
 
     fn method(
@@ -75,26 +85,43 @@ impl JsBuilder for JsValues {
         self.env.buffer_copy(bytes)
     }
 
-    /// Allocated by JS (the `typedArray` hook), so that a size JS cannot hold is an error, and
-    /// filled in place: one copy.
+    /// Allocated by JS (the `typedArray` hook), so that a size JS cannot hold is an error, or
+    /// the caller's (`into_array`), and filled in place: one copy.
     fn typed_array(&mut self, element: Element, count: usize, fill: Fill<'_>) -> Result<Self::Out> {
         let env = self.env;
-        let kind = env.double(element.typed_array() as f64)?;
-        let length = env.double(count as f64)?;
-        let array = env.call(
-            hooks::get(env, |h| h.typed_array)?,
-            env.undefined()?,
-            &[kind, length],
-        )?;
+        let given = self.into.take();
+        let array = match given {
+            Some(array) => array,
+            None => {
+                let kind = env.double(element.typed_array() as f64)?;
+                let length = env.double(count as f64)?;
+                let new = hooks::get(env, |h| h.typed_array)?;
+                env.call(new, env.undefined()?, &[kind, length])?
+            }
+        };
         if env.type_of(array)? != sys::ValueType::napi_object {
             return Err(Error::Conversion(format!(
                 "JS cannot allocate a TypedArray of {count} elements of {} bytes",
                 element.size()
             )));
         }
-        env.with_typed_array_mut(array, |bytes| match bytes.len() == count * element.size() {
-            true => fill(bytes),
-            false => Err(Error::Internal("a new TypedArray of the wrong size".into())),
+        env.with_typed_array_mut(array, |kind, bytes| {
+            let fits = kind == element.typed_array()
+                || kind == sys::TypedarrayType::uint8_clamped_array && element.size() == 1;
+            if given.is_some() && !fits {
+                return Err(Error::invalid_arg(format!(
+                    "into cannot hold '{}' elements: a {} is needed",
+                    element.format(),
+                    element.js_name()
+                )));
+            }
+            if bytes.len() != count * element.size() {
+                return Err(Error::invalid_arg(format!(
+                    "into holds {} elements, the buffer {count}",
+                    bytes.len() / element.size()
+                )));
+            }
+            fill(bytes)
         })??;
         Ok(array)
     }

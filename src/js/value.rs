@@ -333,11 +333,12 @@ impl JsEnv {
         Ok(Some(f(kind, bytes)))
     }
 
-    /// Runs `f` on the bytes of TypedArray `v`, to be written (they may be uninitialized).
+    /// Runs `f` on the kind and bytes of TypedArray `v`, to be written (they may be
+    /// uninitialized).
     pub fn with_typed_array_mut<R>(
         self,
         v: sys::napi_value,
-        f: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]) -> R,
+        f: impl FnOnce(sys::napi_typedarray_type, &mut [std::mem::MaybeUninit<u8>]) -> R,
     ) -> Result<R> {
         let mut kind = 0;
         let mut count = 0usize;
@@ -363,7 +364,7 @@ impl JsEnv {
             // borrows them, so the buffer cannot be detached, resized or read meanwhile.
             unsafe { std::slice::from_raw_parts_mut(data.cast(), len) }
         };
-        Ok(f(bytes))
+        Ok(f(kind, bytes))
     }
 
     /// A new Float64Array holding a copy of `values`.
