@@ -9,7 +9,7 @@ const { python } = Python.version
 console.log(`# pyembed benchmarks — node ${process.version}, Python ${python.split(' ')[0]}, ${cpus().length}× ${cpus()[0].model}`)
 if (process.env.BENCH_QUICK === '1') console.log('# smoke run (BENCH_QUICK=1): short rounds, too noisy to judge; targets are not checked')
 const failed = []
-for (const file of ['sync-call.mjs', 'async-call.mjs', 'conversion.mjs', 'import.mjs', 'handles.mjs', 'contexts.mjs', 'tasks.mjs']) {
+for (const file of ['sync-call.mjs', 'async-call.mjs', 'conversion.mjs', 'buffers.mjs', 'import.mjs', 'handles.mjs', 'contexts.mjs', 'tasks.mjs']) {
   const r = spawnSync(process.execPath, ['--expose-gc', new URL(file, import.meta.url).pathname], { stdio: 'inherit' })
   if (r.status !== 0) failed.push(file)
 }
