@@ -37,12 +37,17 @@ function packNumbers(array: unknown[], start: number): Float64Array | null {
 const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array,
   Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array]
 const allocUnsafeSlow = Buffer.allocUnsafeSlow
+const viewProto = Object.getPrototypeOf(Uint8Array.prototype)
+const bufferOf = Object.getOwnPropertyDescriptor(viewProto, 'buffer')!.get!
+const byteOffsetOf = Object.getOwnPropertyDescriptor(viewProto, 'byteOffset')!.get!
+const { apply } = Reflect
 function typedArray(kind: number, length: number): ArrayBufferView | null {
   try {
     const Type = typedArrays[kind]
     const bytes = allocUnsafeSlow(length * Type.BYTES_PER_ELEMENT)
-    if (bytes.byteOffset % Type.BYTES_PER_ELEMENT !== 0) return new Type(length) // not Node's
-    return new Type(bytes.buffer, bytes.byteOffset, length)
+    const offset: number = apply(byteOffsetOf, bytes, [])
+    if (offset % Type.BYTES_PER_ELEMENT !== 0) return new Type(length) // not Node's Buffer
+    return new Type(apply(bufferOf, bytes, []), offset, length)
   } catch {
     return null
   }
@@ -175,7 +180,7 @@ export interface PyBuffer {
 
 export interface BufferOptions {
   /** A TypedArray to copy the elements into, of the kind and length they need. */
-  into?: PyBuffer['data']
+  into?: PyBuffer['data'] | Uint8ClampedArray
 }
 
 export interface CloseOptions {
@@ -368,8 +373,11 @@ export class Python {
     return native.buffer(this.#owner, idOf(obj), options?.into ?? null) as PyBuffer
   }
 
-  /** `buffer`, copied on the interpreter's Python thread. */
+  /** `buffer`, copied on the interpreter's Python thread (`into` is for `buffer` only). */
   buffer_async(obj: PyObject, options?: CallOptions): Promise<PyBuffer> {
+    if (options !== undefined && 'into' in Object(options)) {
+      return Promise.reject(codedError('ERR_PY_INVALID_ARG', 'into applies to buffer(), not buffer_async()'))
+    }
     return submit((call, cancellable) => native.bufferAsync(this.#owner, idOf(obj), call, cancellable), options)
   }
 

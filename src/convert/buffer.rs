@@ -5,12 +5,16 @@
 
 use std::mem::MaybeUninit;
 
+use pyo3::exceptions::{PyException, PyMemoryError};
+use pyo3::prelude::*;
 use pyo3::{ffi, Bound, PyAny};
 
 use super::element::{swap_bytes, Element};
 use super::{JsBuilder, Text};
 use crate::error::{Error, Result};
+use crate::js::{too_long, MAX_ARRAY_LENGTH};
 use crate::python::buffer::Exported;
+use crate::python::exception;
 
 /// `{ data, shape, format }`: the elements of `obj` in C order as a TypedArray, its dimensions
 /// and the one-letter format of the elements.
@@ -41,11 +45,19 @@ pub fn described<B: JsBuilder>(b: &mut B, obj: &Bound<'_, PyAny>) -> Result<B::O
 /// booleans; `None` for anything else (no buffer, an exporter that refuses, another format or
 /// shape), which `toJS()` then converts as it did before.
 pub fn one_dimensional<B: JsBuilder>(b: &mut B, obj: &Bound<'_, PyAny>) -> Result<Option<B::Out>> {
-    if is_numpy_scalar(obj) {
-        return Ok(None); // some export their raw bytes (a datetime64 as 8 × 'B')
+    let py = obj.py();
+    if is_numpy_scalar(obj) || is_masked(obj) {
+        return Ok(None); // raw bytes (a datetime64 as 8 × 'B'), or values hiding a mask
     }
-    let Ok(Some(exported)) = Exported::of(obj) else {
-        return Ok(None); // an exporter's exception is dropped: it converts another way
+    let exported = match Exported::try_of(obj) {
+        Ok(Some(exported)) if exported.check().is_ok() => exported,
+        Ok(_) => return Ok(None),
+        // An exporter that refuses converts another way; an interrupt, a cancellation or
+        // running out of memory does not.
+        Err(e) if e.is_instance_of::<PyException>(py) && !e.is_instance_of::<PyMemoryError>(py) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(exception::from_pyerr(py, e)),
     };
     let Ok((element, swapped)) = Element::parse(exported.format(), exported.itemsize()) else {
         return Ok(None);
@@ -56,13 +68,11 @@ pub fn one_dimensional<B: JsBuilder>(b: &mut B, obj: &Bound<'_, PyAny>) -> Resul
     if element != Element::Bool {
         return typed(b, &exported, element, swapped).map(Some);
     }
-    let flags = written(exported.len(), &mut |dest| exported.copy_to(dest))?;
-    let array = b.array(flags.len())?;
-    for (i, &flag) in flags.iter().enumerate() {
-        let flag = b.boolean(flag != 0)?;
-        b.set_element(&array, i, flag)?;
+    if exported.len() > MAX_ARRAY_LENGTH {
+        return Err(too_long(exported.len())); // before copying what cannot be returned
     }
-    Ok(Some(array))
+    let flags = written(exported.len(), &mut |dest| exported.copy_to(dest))?;
+    b.booleans(&flags).map(Some)
 }
 
 /// The elements as a TypedArray, copied once into the memory the builder provides.
@@ -75,11 +85,14 @@ fn typed<B: JsBuilder>(
     let count = exported.len() / element.size();
     b.typed_array(element, count, &mut |dest| {
         exported.copy_to(dest)?;
+        // SAFETY: `copy_to` succeeded, so it wrote every byte of `dest`.
+        let dest: &mut [u8] =
+            unsafe { std::slice::from_raw_parts_mut(dest.as_mut_ptr().cast(), dest.len()) };
         if swapped {
-            // SAFETY: `copy_to` succeeded, so it wrote every byte of `dest`.
-            let dest =
-                unsafe { std::slice::from_raw_parts_mut(dest.as_mut_ptr().cast(), dest.len()) };
             swap_bytes(dest, element.size());
+        }
+        if element == Element::Bool {
+            dest.iter_mut().for_each(|flag| *flag = (*flag != 0) as u8); // 0 and 1, as documented
         }
         Ok(())
     })
@@ -131,6 +144,20 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
     unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj.as_ptr())).tp_name) }
         .to_string_lossy()
         .into_owned()
+}
+
+/// A `numpy.ma.MaskedArray`: its buffer holds the masked values too. (If `numpy.ma` was never
+/// imported, there are none.)
+fn is_masked(obj: &Bound<'_, PyAny>) -> bool {
+    let py = obj.py();
+    let masked = (|| -> PyResult<bool> {
+        let modules = py.import("sys")?.getattr("modules")?;
+        match modules.get_item("numpy.ma") {
+            Ok(ma) => obj.is_instance(&ma.getattr("MaskedArray")?),
+            Err(_) => Ok(false),
+        }
+    })();
+    masked.unwrap_or(false)
 }
 
 /// An instance of `numpy.generic` (a numpy scalar), found by its C type's name: numpy need not

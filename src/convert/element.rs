@@ -2,6 +2,8 @@
 //! `bool`, which JS holds in a Uint8Array), with its Python `struct` format letter, and the
 //! parsing of a buffer exporter's format string into one. Pure data: no Python, no Node-API.
 
+use std::ffi::CStr;
+
 use napi::sys;
 
 use crate::error::{Error, Result};
@@ -35,18 +37,23 @@ impl Element {
     /// The native `struct` format letter: what `memoryview.format` shows and `py.buffer`
     /// reports.
     pub fn format(self) -> &'static str {
+        self.format_c().to_str().unwrap_or_default()
+    }
+
+    /// `format`, NUL-terminated for the C API.
+    pub fn format_c(self) -> &'static CStr {
         match self {
-            Element::I8 => "b",
-            Element::U8 => "B",
-            Element::Bool => "?",
-            Element::I16 => "h",
-            Element::U16 => "H",
-            Element::I32 => "i",
-            Element::U32 => "I",
-            Element::I64 => "q",
-            Element::U64 => "Q",
-            Element::F32 => "f",
-            Element::F64 => "d",
+            Element::I8 => c"b",
+            Element::U8 => c"B",
+            Element::Bool => c"?",
+            Element::I16 => c"h",
+            Element::U16 => c"H",
+            Element::I32 => c"i",
+            Element::U32 => c"I",
+            Element::I64 => c"q",
+            Element::U64 => c"Q",
+            Element::F32 => c"f",
+            Element::F64 => c"d",
         }
     }
 

@@ -107,7 +107,8 @@ impl JsBuilder for JsValues {
         }
         env.with_typed_array_mut(array, |kind, bytes| {
             let fits = kind == element.typed_array()
-                || kind == sys::TypedarrayType::uint8_clamped_array && element.size() == 1;
+                || kind == sys::TypedarrayType::uint8_clamped_array
+                    && matches!(element, Element::U8 | Element::Bool);
             if given.is_some() && !fits {
                 return Err(Error::invalid_arg(format!(
                     "into cannot hold '{}' elements: a {} is needed",
@@ -138,6 +139,16 @@ impl JsBuilder for JsValues {
             env.undefined()?,
             &[packed],
         )
+    }
+
+    fn booleans(&mut self, flags: &[u8]) -> Result<Self::Out> {
+        let env = self.env;
+        let array = env.array(flags.len())?;
+        let (yes, no) = (env.boolean(true)?, env.boolean(false)?);
+        for (i, &flag) in flags.iter().enumerate() {
+            env.set_element(array, i as u32, if flag != 0 { yes } else { no })?;
+        }
+        Ok(array)
     }
 
     fn array(&mut self, len: usize) -> Result<Self::Out> {

@@ -144,6 +144,8 @@ pub trait JsBuilder {
     fn date(&mut self, ms: f64) -> Result<Self::Out>;
     /// An Array of numbers, in one go.
     fn numbers(&mut self, values: &[f64]) -> Result<Self::Out>;
+    /// An Array of booleans, one per byte (non-zero: true).
+    fn booleans(&mut self, flags: &[u8]) -> Result<Self::Out>;
     fn array(&mut self, len: usize) -> Result<Self::Out>;
     fn set_element(&mut self, array: &Self::Out, index: usize, item: Self::Out) -> Result<()>;
     fn object(&mut self) -> Result<Self::Out>;
@@ -166,12 +168,14 @@ pub trait PyBuilder {
     fn string(&mut self, s: &str) -> Result<Self::Out>;
     /// Bytes of a Buffer, Uint8Array, ArrayBuffer or DataView.
     fn bytes(&mut self, bytes: &[u8]) -> Result<Self::Out>;
-    /// The elements of another TypedArray (or one with a shape): a memoryview of `shape`
-    /// (else one dimension) in the element's format.
+    /// A copy of the bytes of another TypedArray (or one with a shape), for `typed`. Runs no
+    /// Python code (it borrows JS memory, which JS run by Python code could detach).
+    fn elements(&mut self, bytes: &[u8]) -> Result<Self::Out>;
+    /// Those elements as a memoryview of `shape` (else one dimension) in their format.
     fn typed(
         &mut self,
+        elements: Self::Out,
         element: Element,
-        bytes: &[u8],
         shape: Option<&[usize]>,
     ) -> Result<Self::Out>;
     fn date(&mut self, ms: f64) -> Result<Self::Out>;

@@ -10,7 +10,7 @@ use super::{unpack, Element, PyBuilder, MAX_SAFE_INTEGER};
 use crate::callback::JsCallback;
 use crate::context::ObjectRef;
 use crate::error::{Error, Result};
-use crate::python::exception;
+use crate::python::{buffer, exception};
 
 pub struct PyObjects<'py> {
     py: Python<'py>,
@@ -91,23 +91,31 @@ impl<'py> PyBuilder for PyObjects<'py> {
         })
     }
 
-    /// Other TypedArrays → a writable memoryview over a bytearray holding one copy, cast to
-    /// the element's format (and `shape`): `numpy.asarray` of it copies nothing more.
-    fn typed(
-        &mut self,
-        element: Element,
-        bytes: &[u8],
-        shape: Option<&[usize]>,
-    ) -> Result<Self::Out> {
-        let py = self.py;
+    /// A bytearray holding one copy (a plain allocation: no Python code runs).
+    fn elements(&mut self, bytes: &[u8]) -> Result<Self::Out> {
         // SAFETY: attached; copies `bytes.len()` readable bytes (NULL + MemoryError if it
         // cannot allocate them).
-        let data = self.owned(unsafe {
+        self.owned(unsafe {
             ffi::PyByteArray_FromStringAndSize(
                 bytes.as_ptr().cast(),
                 bytes.len() as ffi::Py_ssize_t,
             )
-        })?;
+        })
+    }
+
+    /// Other TypedArrays → a writable memoryview over that bytearray, cast to the element's
+    /// format (and `shape`): `numpy.asarray` of it copies nothing more.
+    fn typed(
+        &mut self,
+        data: Self::Out,
+        element: Element,
+        shape: Option<&[usize]>,
+    ) -> Result<Self::Out> {
+        let py = self.py;
+        if let Some(shape) = shape.filter(|s| s.len() > 1 && s.contains(&0)) {
+            return buffer::empty(py, element.format_c(), element.size(), shape);
+        }
+        let shape = shape.filter(|s| s != &[0]); // `cast` refuses a 0 in a shape
         let format = element.format();
         PyMemoryView::from(&data)
             .and_then(|view| match shape {

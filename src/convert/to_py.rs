@@ -109,8 +109,13 @@ impl<B: PyBuilder> ToPy<B> {
                 return Ok(obj);
             }
             let build = &mut self.build;
-            if let Some(built) = env.with_binary(v, |kind, bytes| binary(build, kind, bytes))? {
-                return built;
+            if let Some(copied) = env.with_binary(v, |kind, bytes| copy(build, kind, bytes))? {
+                // Python code may run from here on (a memoryview is made): JS memory is no
+                // longer borrowed.
+                return match copied? {
+                    (copy, None) => Ok(copy),
+                    (copy, Some(element)) => self.build.typed(copy, element, None),
+                };
             }
             if env.is_date(v)? {
                 let ms = env.date_value(v)?;
@@ -281,7 +286,7 @@ impl<B: PyBuilder> ToPy<B> {
             None => None,
         };
         let build = &mut self.build;
-        let built = env.with_binary(data, |kind, bytes| {
+        let copied = env.with_binary(data, |kind, bytes| {
             let own = kind
                 .and_then(Element::of_typed_array)
                 .ok_or_else(|| Error::invalid_arg("data must be a TypedArray"))?;
@@ -303,9 +308,15 @@ impl<B: PyBuilder> ToPy<B> {
                     bytes.len() / element.size()
                 )));
             }
-            build.typed(element, bytes, Some(&shape))
+            Ok((build.elements(bytes)?, element))
         })?;
-        built.transpose()
+        let Some(copied) = copied else {
+            return Ok(None);
+        };
+        let (copy, element) = copied?;
+        let view = self.build.typed(copy, element, Some(&shape))?;
+        self.remember(v, &view)?;
+        Ok(Some(view))
     }
 
     /// Entries of a Map or values of a Set, via the TS helper `Array.from`.
@@ -341,19 +352,16 @@ impl<B: PyBuilder> ToPy<B> {
     }
 }
 
-/// Buffer, Uint8Array, Uint8ClampedArray, ArrayBuffer, DataView → bytes; other TypedArrays →
-/// their elements.
-fn binary<B: PyBuilder>(
+/// Copies a Buffer, Uint8Array, Uint8ClampedArray, ArrayBuffer or DataView into bytes, or
+/// another TypedArray's elements (and says which, for `PyBuilder::typed`).
+fn copy<B: PyBuilder>(
     build: &mut B,
     kind: Option<sys::napi_typedarray_type>,
     bytes: &[u8],
-) -> Result<B::Out> {
-    match kind.map(Element::of_typed_array) {
-        None | Some(Some(Element::U8)) => build.bytes(bytes),
-        Some(Some(element)) => build.typed(element, bytes, None),
-        Some(None) => Err(Error::invalid_arg(
-            "this kind of TypedArray has no Python format",
-        )),
+) -> Result<(B::Out, Option<Element>)> {
+    match kind.and_then(Element::of_typed_array) {
+        None | Some(Element::U8) => Ok((build.bytes(bytes)?, None)),
+        Some(element) => Ok((build.elements(bytes)?, Some(element))),
     }
 }
 

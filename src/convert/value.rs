@@ -14,6 +14,7 @@ use super::{unpack, Element, Fill, JsBuilder, PyBuilder, Text};
 use crate::callback::JsCallback;
 use crate::context::ObjectRef;
 use crate::error::{Error, Result};
+use crate::js::{too_long, MAX_ARRAY_LENGTH};
 
 type Index = usize;
 
@@ -33,6 +34,8 @@ enum Node<L> {
     Typed(Element, Vec<u8>, Option<Vec<usize>>),
     Date(f64),
     Numbers(Vec<f64>),
+    /// An Array of booleans, one byte each (a buffer of `'?'`).
+    Flags(Vec<u8>),
     List(Vec<Index>),
     /// Plain object (str keys, from Python) or dict (any keys, from JS).
     Object(Vec<(Index, Index)>),
@@ -159,6 +162,7 @@ impl ValueForJs {
             }
             Node::Date(ms) => b.date(*ms)?,
             Node::Numbers(values) => b.numbers(values)?,
+            Node::Flags(flags) => b.booleans(flags)?,
             Node::Leaf(_) => {
                 // Replayed once: `done` remembers it from now on.
                 let Node::Leaf(ForJs(object, callable)) =
@@ -248,8 +252,12 @@ impl ValueForPy {
             Node::Str(s) => b.string(s)?,
             Node::Utf16(units) => b.string(&String::from_utf16_lossy(units))?,
             Node::Bytes(bytes) => b.bytes(bytes)?,
-            Node::Typed(element, bytes, shape) => b.typed(*element, bytes, shape.as_deref())?,
+            Node::Typed(element, bytes, shape) => {
+                let elements = b.elements(bytes)?;
+                b.typed(elements, *element, shape.as_deref())?
+            }
             Node::Date(ms) => b.date(*ms)?,
+            Node::Flags(_) => return Err(Error::Internal("booleans headed for Python".into())),
             Node::Numbers(values) => {
                 let out = b.numbers(values.len())?;
                 // SAFETY: any f64 slice is readable as bytes (no padding, alignment 1 suffices);
@@ -349,7 +357,21 @@ impl JsBuilder for ValueForJs {
         self.push(Node::Numbers(values.to_vec()))
     }
     fn array(&mut self, len: usize) -> Result<Index> {
-        self.push(Node::List(vec![0; len]))
+        if len > MAX_ARRAY_LENGTH {
+            return Err(too_long(len));
+        }
+        let mut items = Vec::new();
+        items.try_reserve_exact(len).map_err(|_| {
+            Error::Conversion(format!("cannot allocate an Array of {len} elements"))
+        })?;
+        items.resize(len, 0);
+        self.push(Node::List(items))
+    }
+    fn booleans(&mut self, flags: &[u8]) -> Result<Index> {
+        if flags.len() > MAX_ARRAY_LENGTH {
+            return Err(too_long(flags.len()));
+        }
+        self.push(Node::Flags(super::buffer::copied(flags)?))
     }
     fn set_element(&mut self, array: &Index, index: usize, item: Index) -> Result<()> {
         if let Node::List(items) = self.node(*array) {
@@ -398,9 +420,21 @@ impl PyBuilder for ValueForPy {
     fn bytes(&mut self, bytes: &[u8]) -> Result<Index> {
         self.push(Node::Bytes(super::buffer::copied(bytes)?))
     }
-    fn typed(&mut self, element: Element, bytes: &[u8], shape: Option<&[usize]>) -> Result<Index> {
+    fn elements(&mut self, bytes: &[u8]) -> Result<Index> {
         let copy = super::buffer::copied(bytes)?;
-        self.push(Node::Typed(element, copy, shape.map(<[usize]>::to_vec)))
+        self.push(Node::Typed(Element::U8, copy, None))
+    }
+    fn typed(
+        &mut self,
+        elements: Index,
+        element: Element,
+        shape: Option<&[usize]>,
+    ) -> Result<Index> {
+        if let Node::Typed(kind, _, dims) = self.node(elements) {
+            *kind = element;
+            *dims = shape.map(<[usize]>::to_vec);
+        }
+        Ok(elements)
     }
     fn object(&mut self, object: &Arc<ObjectRef>, method: Option<String>) -> Result<Index> {
         self.push(Node::Leaf(ForPy::Object(object.clone(), method)))

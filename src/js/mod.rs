@@ -6,4 +6,4 @@
 pub mod hooks;
 mod value;
 
-pub use value::{Js, JsEnv};
+pub use value::{too_long, Js, JsEnv, MAX_ARRAY_LENGTH};

@@ -183,7 +183,12 @@ impl JsEnv {
         Ok((sign != 0, words))
     }
 
+    /// A new Array of `len` holes; longer than V8 allows (`MAX_ARRAY_LENGTH`) is
+    /// `ERR_PY_CONVERSION`, where Node-API would abort the process.
     pub fn array(self, len: usize) -> Result<sys::napi_value> {
+        if len > MAX_ARRAY_LENGTH {
+            return Err(too_long(len));
+        }
         napi_out!(self, sys::napi_value, napi_create_array_with_length(len))
     }
 
@@ -289,7 +294,7 @@ impl JsEnv {
         let mut buffer: sys::napi_value = ptr::null_mut();
         let mut offset = 0usize;
         let kind = if napi_out!(self, bool, napi_is_typedarray(v))? {
-            let mut kind = 0;
+            let mut kind = UNKNOWN_KIND;
             let mut count = 0usize;
             napi_call!(
                 self,
@@ -340,7 +345,7 @@ impl JsEnv {
         v: sys::napi_value,
         f: impl FnOnce(sys::napi_typedarray_type, &mut [std::mem::MaybeUninit<u8>]) -> R,
     ) -> Result<R> {
-        let mut kind = 0;
+        let mut kind = UNKNOWN_KIND;
         let mut count = 0usize;
         let mut data: *mut c_void = ptr::null_mut();
         let mut buffer: sys::napi_value = ptr::null_mut();
@@ -533,6 +538,21 @@ impl JsEnv {
         )
     }
 }
+
+/// The longest Array `napi_create_array_with_length` makes (V8's FixedArray limit on 64-bit
+/// platforms); one element more aborts the process.
+pub const MAX_ARRAY_LENGTH: usize = 134_217_725;
+
+/// The error for an Array longer than JS allows.
+pub fn too_long(len: usize) -> Error {
+    Error::Conversion(format!(
+        "an Array of {len} elements is longer than JS allows ({MAX_ARRAY_LENGTH})"
+    ))
+}
+
+/// No TypedArray kind: what a kind out-value holds if Node-API does not know the array's kind
+/// (a Float16Array, before Node-API had a name for it) and leaves it unwritten.
+const UNKNOWN_KIND: sys::napi_typedarray_type = -1;
 
 /// Bytes per element of a TypedArray kind (`None`: a kind this addon does not know).
 fn element_size(kind: sys::napi_typedarray_type) -> Result<usize> {

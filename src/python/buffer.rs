@@ -9,7 +9,7 @@
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
 
-use pyo3::{ffi, Bound, PyAny, Python};
+use pyo3::{ffi, Bound, PyAny, PyErr, PyResult, Python};
 
 use crate::error::{Error, Result};
 use crate::python::exception;
@@ -26,8 +26,18 @@ pub struct Exported<'py> {
 impl<'py> Exported<'py> {
     /// `obj`'s memory in whatever layout it has (strided, indirect, read-only);
     /// `Ok(None)` if its type does not support the buffer protocol, `Err` if its exporter
-    /// raised.
+    /// raised (or its view is faulty).
     pub fn of(obj: &Bound<'py, PyAny>) -> Result<Option<Self>> {
+        let exported = Self::try_of(obj).map_err(|e| exception::from_pyerr(obj.py(), e))?;
+        if let Some(exported) = &exported {
+            exported.check()?;
+        }
+        Ok(exported)
+    }
+
+    /// `of`, with the exporter's exception as raised and the view not yet checked (for a
+    /// caller that may drop the exception without formatting it).
+    pub fn try_of(obj: &Bound<'py, PyAny>) -> PyResult<Option<Self>> {
         let py = obj.py();
         // SAFETY: attached; reads a type slot of a live object.
         if unsafe { ffi::PyObject_CheckBuffer(obj.as_ptr()) } == 0 {
@@ -37,16 +47,14 @@ impl<'py> Exported<'py> {
         // SAFETY: attached; `view` is a valid, writable Py_buffer that the exporter fills (and
         // on success references `obj` from it) or leaves alone, raising.
         if unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, ffi::PyBUF_FULL_RO) } != 0 {
-            return Err(exception::take(py));
+            return Err(PyErr::fetch(py));
         }
-        let exported = Self { view, py };
-        exported.check()?;
-        Ok(Some(exported))
+        Ok(Some(Self { view, py }))
     }
 
     /// Refuses a view whose fields contradict each other (a faulty exporter), so that the
     /// copy below can trust them.
-    fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         let faulty = |what: &str| Err(Error::Conversion(format!("the buffer exporter {what}")));
         let v = &*self.view;
         if v.itemsize <= 0 || v.len < 0 || v.buf.is_null() && v.len > 0 {
@@ -55,8 +63,11 @@ impl<'py> Exported<'py> {
         if !(0..=MAX_DIMS as i32).contains(&v.ndim) {
             return faulty("reported an impossible number of dimensions");
         }
-        if v.ndim > 1 && v.shape.is_null() {
-            return faulty("reported several dimensions but no shape");
+        if v.shape.is_null() && (v.ndim > 1 || !v.strides.is_null() || !v.suboffsets.is_null()) {
+            return faulty("reported strides or several dimensions but no shape");
+        }
+        if v.ndim == 0 && !v.suboffsets.is_null() {
+            return faulty("reported suboffsets for a single item");
         }
         let elements = self
             .shape()
@@ -112,6 +123,11 @@ impl<'py> Exported<'py> {
         if dest.is_empty() {
             return Ok(());
         }
+        let v = &*self.view;
+        if v.suboffsets.is_null() {
+            self.gather(dest);
+            return Ok(());
+        }
         // SAFETY: attached; `dest` has exactly `len` writable bytes and the view (checked)
         // describes `len` bytes of elements that stay put while it is held.
         let status = unsafe {
@@ -127,6 +143,132 @@ impl<'py> Exported<'py> {
             _ => Err(exception::take(self.py)),
         }
     }
+}
+
+impl Exported<'_> {
+    /// Copies a strided layout (no suboffsets) into `dest` in C order: whole rows at once where
+    /// the last dimension is contiguous, else item by item. Not `PyBuffer_ToContiguous`, which
+    /// copies a strided array twice through a temporary as large as it.
+    fn gather(&self, dest: &mut [MaybeUninit<u8>]) {
+        let v = &*self.view;
+        let item = v.itemsize as usize;
+        let shape = self.shape();
+        let strides: Vec<isize> = match (v.strides.is_null(), shape.len()) {
+            (true, _) | (_, 0) => c_strides(&shape, item),
+            // SAFETY: the exporter filled `ndim` strides (checked: shape and ndim agree), valid
+            // until release.
+            (false, n) => unsafe { std::slice::from_raw_parts(v.strides, n) }.to_vec(),
+        };
+        let (outer, last) = match shape.split_last() {
+            Some((&last, outer)) => (outer, last),
+            None => (&[][..], 1), // one item
+        };
+        let step = strides.last().copied().unwrap_or(item as isize);
+        let row = last * item;
+        let mut index = vec![0usize; outer.len()];
+        let out = dest.as_mut_ptr().cast::<u8>();
+        for r in 0..dest.len() / row.max(1) {
+            let offset: isize = index
+                .iter()
+                .zip(&strides)
+                .map(|(&i, &s)| i as isize * s)
+                .sum();
+            // SAFETY: the exporter's shape and strides (checked against its length) address
+            // items inside its memory, pinned while the view is held; `dest` holds
+            // `len = rows × row` bytes, and row `r` is written at `r × row`.
+            unsafe {
+                let src = v.buf.cast::<u8>().cast_const().offset(offset);
+                let dst = out.add(r * row);
+                if step == item as isize {
+                    std::ptr::copy_nonoverlapping(src, dst, row);
+                } else {
+                    copy_items(src, step, dst, item, last);
+                }
+            }
+            for d in (0..index.len()).rev() {
+                index[d] += 1;
+                if index[d] < outer[d] {
+                    break;
+                }
+                index[d] = 0;
+            }
+        }
+    }
+}
+
+/// The strides of a C-contiguous layout.
+fn c_strides(shape: &[usize], item: usize) -> Vec<isize> {
+    let mut strides = vec![item as isize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1] as isize;
+    }
+    strides
+}
+
+/// Copies `count` items of `item` bytes, `step` bytes apart at `src`, next to each other at
+/// `dst`; the common sizes with a fixed-size copy.
+///
+/// # Safety
+/// `src + k × step` must be readable for `item` bytes and `dst` writable for `count × item`.
+unsafe fn copy_items(src: *const u8, step: isize, dst: *mut u8, item: usize, count: usize) {
+    // SAFETY: the caller's contract, item by item.
+    unsafe fn each<const N: usize>(src: *const u8, step: isize, dst: *mut u8, count: usize) {
+        for k in 0..count {
+            // SAFETY: see `copy_items`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.offset(k as isize * step), dst.add(k * N), N)
+            };
+        }
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        match item {
+            1 => each::<1>(src, step, dst, count),
+            2 => each::<2>(src, step, dst, count),
+            4 => each::<4>(src, step, dst, count),
+            8 => each::<8>(src, step, dst, count),
+            _ => {
+                for k in 0..count {
+                    std::ptr::copy_nonoverlapping(
+                        src.offset(k as isize * step),
+                        dst.add(k * item),
+                        item,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A writable memoryview of no elements, of `shape` (which holds a 0) and items of `format`
+/// (`itemsize` bytes): `memoryview.cast` refuses to make one. It has no underlying object
+/// (`obj` is None).
+pub fn empty<'py>(
+    py: Python<'py>,
+    format: &'static CStr,
+    itemsize: usize,
+    shape: &[usize],
+) -> Result<Bound<'py, PyAny>> {
+    static NOTHING: u8 = 0;
+    if shape.len() > MAX_DIMS || !shape.contains(&0) {
+        return Err(Error::Internal(
+            "an empty view of a shape with elements".into(),
+        ));
+    }
+    let mut dims: Vec<ffi::Py_ssize_t> = shape.iter().map(|&d| d as ffi::Py_ssize_t).collect();
+    let mut strides = c_strides(shape, itemsize);
+    let mut view = ffi::Py_buffer::new();
+    view.buf = (&raw const NOTHING).cast_mut().cast(); // never read or written: no elements
+    view.itemsize = itemsize as ffi::Py_ssize_t;
+    view.ndim = shape.len() as i32;
+    view.format = format.as_ptr().cast_mut();
+    view.shape = dims.as_mut_ptr();
+    view.strides = strides.as_mut_ptr();
+    // SAFETY: attached; `view` describes 0 bytes with no exporter (`obj` NULL). CPython copies
+    // its shape and strides into the new memoryview and keeps only `format`, which is static.
+    let made = unsafe { ffi::PyMemoryView_FromBuffer(&view) };
+    // SAFETY: attached; a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_opt(py, made) }.ok_or_else(|| exception::take(py))
 }
 
 impl Drop for Exported<'_> {
