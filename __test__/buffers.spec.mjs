@@ -171,6 +171,23 @@ test('memoryview slices with steps are gathered in order; empty exporters give e
   assertBuffer(py.buffer(zeroD), Float64Array, 'd', [], [2.5])
 })
 
+const testbuffer = py.eval('__import__("importlib.util").util.find_spec("_testbuffer") is not None')
+test('indirect (PIL-style, suboffsets) and odd-strided exporters arrive in C order', { skip: !testbuffer && "this Python was built without CPython's _testbuffer module" }, () => {
+  py.exec(`
+import _testbuffer as tb
+pil = tb.ndarray(list(range(12)), shape=[3, 4], format='d', flags=tb.ND_PIL)
+pil_sliced = tb.ndarray(list(range(24)), shape=[2, 3, 4], format='h', flags=tb.ND_PIL)[::-1, ::2]
+fortran = tb.ndarray(list(range(6)), shape=[2, 3], format='i', flags=tb.ND_FORTRAN)
+`)
+  for (const name of ['pil', 'pil_sliced', 'fortran']) {
+    const { data, shape } = py.buffer(py.eval(name))
+    const expected = py.eval(`memoryview(${name}).tolist()`)
+    assert.deepEqual(shape, py.eval(`list(memoryview(${name}).shape)`), name)
+    assert.deepEqual([...data], expected.flat(Infinity), name)
+  }
+  assert.equal(py.eval('memoryview(pil).suboffsets[0]'), 0) // really indirect
+})
+
 test('each export is released: the exporter can grow afterwards and keeps its reference count', async () => {
   // array('u') exports wchar_t as 'w', a format without a TypedArray ('u' is deprecated on 3.13)
   py.exec(`grows = array.array('i', [1, 2, 3])\ntext = array.array('${minor >= 13 ? 'w' : 'u'}', 'ab')`)

@@ -294,20 +294,8 @@ impl JsEnv {
         let mut buffer: sys::napi_value = ptr::null_mut();
         let mut offset = 0usize;
         let kind = if napi_out!(self, bool, napi_is_typedarray(v))? {
-            let mut kind = UNKNOWN_KIND;
-            let mut count = 0usize;
-            napi_call!(
-                self,
-                napi_get_typedarray_info(
-                    v,
-                    &mut kind,
-                    &mut count,
-                    &mut data,
-                    &mut buffer,
-                    &mut offset
-                )
-            )?;
-            len = count * element_size(kind)?;
+            let kind;
+            (kind, data, len, buffer) = self.typed_array_info(v)?;
             Some(kind)
         } else if napi_out!(self, bool, napi_is_arraybuffer(v))? {
             napi_call!(self, napi_get_arraybuffer_info(v, &mut data, &mut len))?;
@@ -338,13 +326,17 @@ impl JsEnv {
         Ok(Some(f(kind, bytes)))
     }
 
-    /// Runs `f` on the kind and bytes of TypedArray `v`, to be written (they may be
-    /// uninitialized).
-    pub fn with_typed_array_mut<R>(
+    /// A TypedArray's kind, data, length in bytes and ArrayBuffer; a kind this addon does not
+    /// know is `ERR_PY_INVALID_ARG`.
+    fn typed_array_info(
         self,
         v: sys::napi_value,
-        f: impl FnOnce(sys::napi_typedarray_type, &mut [std::mem::MaybeUninit<u8>]) -> R,
-    ) -> Result<R> {
+    ) -> Result<(
+        sys::napi_typedarray_type,
+        *mut c_void,
+        usize,
+        sys::napi_value,
+    )> {
         let mut kind = UNKNOWN_KIND;
         let mut count = 0usize;
         let mut data: *mut c_void = ptr::null_mut();
@@ -361,7 +353,17 @@ impl JsEnv {
                 &mut offset
             )
         )?;
-        let len = count * element_size(kind)?;
+        Ok((kind, data, count * element_size(kind)?, buffer))
+    }
+
+    /// Runs `f` on the kind and bytes of TypedArray `v`, to be written (they may be
+    /// uninitialized).
+    pub fn with_typed_array_mut<R>(
+        self,
+        v: sys::napi_value,
+        f: impl FnOnce(sys::napi_typedarray_type, &mut [std::mem::MaybeUninit<u8>]) -> R,
+    ) -> Result<R> {
+        let (kind, data, len, _) = self.typed_array_info(v)?;
         let bytes = if len == 0 || data.is_null() {
             &mut [][..]
         } else {

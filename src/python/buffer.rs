@@ -128,16 +128,12 @@ impl<'py> Exported<'py> {
             self.gather(dest);
             return Ok(());
         }
+        // A `*mut` (3.10 declares the view non-const; 3.11+ const): CPython only reads it.
+        let view = std::ptr::from_ref::<ffi::Py_buffer>(v).cast_mut();
         // SAFETY: attached; `dest` has exactly `len` writable bytes and the view (checked)
         // describes `len` bytes of elements that stay put while it is held.
-        let status = unsafe {
-            ffi::PyBuffer_ToContiguous(
-                dest.as_mut_ptr().cast(),
-                &*self.view,
-                self.view.len,
-                b'C' as _,
-            )
-        };
+        let status =
+            unsafe { ffi::PyBuffer_ToContiguous(dest.as_mut_ptr().cast(), view, v.len, b'C' as _) };
         match status {
             0 => Ok(()),
             _ => Err(exception::take(self.py)),
