@@ -436,6 +436,14 @@ test('{ data, shape } with a zero among several dimensions is an empty memoryvie
   assert.deepEqual(main.describe({ ...empty, shape: [0, 5] }), mv([], 'h', [0, 5]))
 })
 
+test("'?' data arrives as Python booleans (0 or 1) whatever its bytes; an empty shape too large for strides is refused", () => {
+  assert.deepEqual(main.describe({ data: new Uint8Array([0, 1, 2, 255]), shape: [4], format: '?' }).values, [false, true, true, true])
+  assert.deepEqual(py.eval('lambda m: bytes(m)')({ data: new Uint8Array([0, 1, 2, 255]), shape: [2, 2], format: '?' }), Buffer.from([0, 1, 1, 1]))
+  for (const shape of [[0, 2 ** 53 - 1, 2 ** 53 - 1], [2 ** 40, 2 ** 40, 0], [0, 2 ** 40, 2 ** 40]]) {
+    assert.equal(thrown(() => main.describe({ data: new Float64Array(0), shape })).code, 'ERR_PY_INVALID_ARG', String(shape))
+  }
+})
+
 test('bad shapes and disagreeing formats fail with ERR_PY_INVALID_ARG', () => {
   const six = new Float64Array(6)
   const bad = [
@@ -775,6 +783,20 @@ test('toJS of numpy arrays: 1-D numeric a TypedArray, bool an Array of booleans,
   assert.ok(nested.x instanceof Float64Array)
   assert.deepEqual(Array.from(nested.x), [0, 1, 2])
   assert.ok(Buffer.isBuffer(nested.b))
+})
+
+test('toJS of zero-dimensional numpy arrays is their number or boolean; of masked arrays, null where masked', { skip: skipNumpy }, () => {
+  assert.equal(py.eval('np.array(2.5)').toJS(), 2.5)
+  assert.equal(py.eval('np.array(-7, dtype=np.int8)').toJS(), -7)
+  assert.equal(py.eval('np.array(True)').toJS(), true)
+  assert.equal(py.eval('np.array(2**63 - 1, dtype=np.int64)').toJS(), 2n ** 63n - 1n)
+  assert.equal(py.eval('np.array(-(2**63), dtype=np.int64)').toJS(), -(2n ** 63n))
+  assert.equal(py.eval('np.array(2**64 - 1, dtype=np.uint64)').toJS(), 2n ** 64n - 1n)
+  assert.equal(py.eval("np.array(1.5, dtype='>f4')").toJS(), 1.5)
+  py.exec('import numpy.ma as ma')
+  assert.deepEqual(py.eval('ma.array([1, 2, 3], mask=[0, 1, 0])').toJS(), [1, null, 3])
+  assert.deepEqual(py.eval('ma.masked_array(np.arange(4.).reshape(2, 2), mask=[[0, 1], [0, 0]])').toJS(), [[0, null], [2, 3]])
+  assert.equal(JSON.stringify(py.eval('ma.array([1.5, 2.5], mask=[1, 0])')), '[null,2.5]')
 })
 
 test('TypedArrays reach numpy without a further copy and with the matching dtype', { skip: skipNumpy }, () => {

@@ -1,6 +1,6 @@
 //! Buffer-protocol exporters (numpy arrays, `array.array`, `memoryview`, bytes-likes) as typed
-//! arrays: `py.buffer(p)` (`described`) and `toJS()` of a one-dimensional one
-//! (`one_dimensional`). Attached; built with any `JsBuilder` (directly into a JS TypedArray's
+//! arrays: `py.buffer(p)` (`described`) and `toJS()` of a one- or zero-dimensional one
+//! (`unpacked`). Attached; built with any `JsBuilder` (directly into a JS TypedArray's
 //! memory on the JS thread — one copy — or into a `Value` that crosses threads).
 
 use std::mem::MaybeUninit;
@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::{ffi, Bound, PyAny};
 
 use super::element::{swap_bytes, Element};
-use super::{JsBuilder, Text};
+use super::{JsBuilder, Text, MAX_SAFE_INTEGER};
 use crate::error::{Error, Result};
 use crate::js::{too_long, MAX_ARRAY_LENGTH};
 use crate::python::buffer::Exported;
@@ -42,12 +42,13 @@ pub fn described<B: JsBuilder>(b: &mut B, obj: &Bound<'_, PyAny>) -> Result<B::O
 }
 
 /// A one-dimensional exporter of numbers as its TypedArray, of booleans as an Array of
-/// booleans; `None` for anything else (no buffer, an exporter that refuses, another format or
-/// shape), which `toJS()` then converts as it did before.
-pub fn one_dimensional<B: JsBuilder>(b: &mut B, obj: &Bound<'_, PyAny>) -> Result<Option<B::Out>> {
+/// booleans; a zero-dimensional one as its number or boolean; `None` for anything else (no
+/// buffer, an exporter that refuses, another format or shape), which `toJS()` then converts as
+/// it did before.
+pub fn unpacked<B: JsBuilder>(b: &mut B, obj: &Bound<'_, PyAny>) -> Result<Option<B::Out>> {
     let py = obj.py();
-    if is_numpy_scalar(obj) || is_masked(obj) {
-        return Ok(None); // raw bytes (a datetime64 as 8 × 'B'), or values hiding a mask
+    if is_numpy_scalar(obj) {
+        return Ok(None); // some export raw bytes (a datetime64 as 8 × 'B')
     }
     let exported = match Exported::try_of(obj) {
         Ok(Some(exported)) if exported.check().is_ok() => exported,
@@ -62,8 +63,10 @@ pub fn one_dimensional<B: JsBuilder>(b: &mut B, obj: &Bound<'_, PyAny>) -> Resul
     let Ok((element, swapped)) = Element::parse(exported.format(), exported.itemsize()) else {
         return Ok(None);
     };
-    if exported.shape().len() != 1 {
-        return Ok(None);
+    match exported.shape().len() {
+        0 => return item(b, &exported, element, swapped).map(Some),
+        1 => {}
+        _ => return Ok(None),
     }
     if element != Element::Bool {
         return typed(b, &exported, element, swapped).map(Some);
@@ -73,6 +76,43 @@ pub fn one_dimensional<B: JsBuilder>(b: &mut B, obj: &Bound<'_, PyAny>) -> Resul
     }
     let flags = written(exported.len(), &mut |dest| exported.copy_to(dest))?;
     b.booleans(&flags).map(Some)
+}
+
+/// The one element of a zero-dimensional buffer as a number (a BigInt beyond 2^53), or a
+/// boolean.
+fn item<B: JsBuilder>(
+    b: &mut B,
+    exported: &Exported<'_>,
+    element: Element,
+    swapped: bool,
+) -> Result<B::Out> {
+    let mut bytes = written(element.size(), &mut |dest| exported.copy_to(dest))?;
+    if swapped {
+        swap_bytes(&mut bytes, element.size());
+    }
+    let mut word = [0u8; 8];
+    word[..bytes.len()].copy_from_slice(&bytes);
+    let int = |signed: bool| -> i128 {
+        let value = u64::from_ne_bytes(word) as i128;
+        let bits = 8 * element.size() as u32;
+        match signed && bits < 128 && value >> (bits - 1) & 1 == 1 {
+            true => value - (1i128 << bits),
+            false => value,
+        }
+    };
+    let value = match element {
+        Element::Bool => return b.boolean(bytes[0] != 0),
+        Element::F64 => return b.number(f64::from_ne_bytes(word)),
+        Element::F32 => {
+            return b.number(f32::from_ne_bytes([word[0], word[1], word[2], word[3]]).into())
+        }
+        Element::I8 | Element::I16 | Element::I32 | Element::I64 => int(true),
+        Element::U8 | Element::U16 | Element::U32 | Element::U64 => int(false),
+    };
+    match value.unsigned_abs() <= MAX_SAFE_INTEGER as u128 {
+        true => b.number(value as f64),
+        false => b.bigint(value < 0, &[value.unsigned_abs() as u64]),
+    }
 }
 
 /// The elements as a TypedArray, copied once into the memory the builder provides.
@@ -114,9 +154,7 @@ pub fn written(len: usize, fill: Fill<'_>) -> Result<Vec<u8>> {
 /// Copies `src` into `dest`, which must be as long: every byte written.
 pub fn write(dest: &mut [MaybeUninit<u8>], src: &[u8]) -> Result<()> {
     if dest.len() != src.len() {
-        return Err(crate::error::Error::Internal(
-            "a copy of the wrong length".into(),
-        ));
+        return Err(Error::Internal("a copy of the wrong length".into()));
     }
     // SAFETY: both hold `src.len()` bytes, and a `&mut` cannot overlap a `&`.
     unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dest.as_mut_ptr().cast(), src.len()) };
@@ -146,18 +184,32 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .into_owned()
 }
 
-/// A `numpy.ma.MaskedArray`: its buffer holds the masked values too. (If `numpy.ma` was never
-/// imported, there are none.)
-fn is_masked(obj: &Bound<'_, PyAny>) -> bool {
+/// A `numpy.ma.MaskedArray` (a buffer exporter whose buffer holds the masked values too). Runs
+/// no code of `obj`'s: a subtype check of its type. (If `numpy.ma` was never imported, there
+/// are none.)
+pub fn is_masked(obj: &Bound<'_, PyAny>) -> Result<bool> {
     let py = obj.py();
-    let masked = (|| -> PyResult<bool> {
+    // SAFETY: attached; reads a type slot of a live object.
+    if unsafe { ffi::PyObject_CheckBuffer(obj.as_ptr()) } == 0 {
+        return Ok(false);
+    }
+    let masked = (|| -> PyResult<Option<Bound<'_, PyAny>>> {
         let modules = py.import("sys")?.getattr("modules")?;
         match modules.get_item("numpy.ma") {
-            Ok(ma) => obj.is_instance(&ma.getattr("MaskedArray")?),
-            Err(_) => Ok(false),
+            Ok(ma) => ma.getattr("MaskedArray").map(Some),
+            Err(_) => Ok(None),
         }
-    })();
-    masked.unwrap_or(false)
+    })()
+    .map_err(|e| exception::from_pyerr(py, e))?;
+    let Some(masked) = masked else {
+        return Ok(false);
+    };
+    // SAFETY: attached; `PyType_IsSubtype` reads the MROs of two live objects' types (false if
+    // `masked` is not a type: its `tp_mro` is then not consulted as a class's).
+    Ok(unsafe {
+        ffi::PyType_Check(masked.as_ptr()) != 0
+            && ffi::PyType_IsSubtype(ffi::Py_TYPE(obj.as_ptr()), masked.as_ptr().cast()) != 0
+    })
 }
 
 /// An instance of `numpy.generic` (a numpy scalar), found by its C type's name: numpy need not

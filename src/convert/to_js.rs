@@ -15,6 +15,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use super::{too_deep, Depth, JsBuilder, Text, MAX_DEPTH, MAX_SAFE_INTEGER, PACK_THRESHOLD};
 use crate::context::ObjectRef;
 use crate::error::{Error, Result};
+use crate::js::{too_long, MAX_ARRAY_LENGTH};
 use crate::python::exception;
 
 pub struct ToJs<'py, B: JsBuilder> {
@@ -120,8 +121,18 @@ impl<'py, B: JsBuilder> ToJs<'py, B> {
                 .map_err(|e| exception::from_pyerr(py, e))?;
             return self.build.date(seconds * 1000.0);
         }
+        if self.unpack != Depth::Shallow && super::buffer::is_masked(obj)? {
+            // numpy's masked array: its buffer and its items hold the masked values too;
+            // `tolist()` gives None for them.
+            let list = obj
+                .call_method0("tolist")
+                .map_err(|e| exception::from_pyerr(py, e))?;
+            let done = self.convert(&list)?;
+            self.remember(obj, &done);
+            return Ok(done);
+        }
         if self.unpack == Depth::Deep {
-            if let Some(done) = super::buffer::one_dimensional(&mut self.build, obj)? {
+            if let Some(done) = super::buffer::unpacked(&mut self.build, obj)? {
                 self.remember(obj, &done);
                 return Ok(done);
             }
@@ -177,7 +188,13 @@ impl<'py, B: JsBuilder> ToJs<'py, B> {
         if len < PACK_THRESHOLD {
             return Ok(None);
         }
-        let mut values = Vec::with_capacity(len);
+        if len > MAX_ARRAY_LENGTH {
+            return Err(too_long(len));
+        }
+        let mut values = Vec::new();
+        values
+            .try_reserve_exact(len)
+            .map_err(|_| Error::Conversion(format!("cannot allocate {len} numbers")))?;
         // SAFETY: attached; `obj` is a list or tuple whose items are read borrowed, with no
         // Python code running in between that could mutate it.
         unsafe {

@@ -302,11 +302,19 @@ impl<B: PyBuilder> ToPy<B> {
                 }
             };
             let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-            if elements != Some(bytes.len() / element.size()) {
+            // An empty shape's other dimensions still make its strides: numpy's rule.
+            let span = (shape.iter().filter(|&&d| d != 0))
+                .try_fold(element.size(), |n, &d| n.checked_mul(d))
+                .filter(|&n| n <= isize::MAX as usize);
+            if elements != Some(bytes.len() / element.size()) || span.is_none() {
                 return Err(Error::invalid_arg(format!(
                     "shape {shape:?} does not hold the {} elements of data",
                     bytes.len() / element.size()
                 )));
+            }
+            if element == Element::Bool && bytes.iter().any(|&flag| flag > 1) {
+                let flags: Vec<u8> = bytes.iter().map(|&flag| (flag != 0) as u8).collect();
+                return Ok((build.elements(&flags)?, element)); // as Python's bool: 0 or 1
             }
             Ok((build.elements(bytes)?, element))
         })?;
@@ -372,10 +380,14 @@ fn dimensions(env: JsEnv, v: sys::napi_value) -> Result<Vec<usize>> {
             "shape must be an Array of at most {MAX_DIMS} non-negative integers"
         ))
     };
-    if !env.is_array(v)? || env.array_len(v)? as usize > MAX_DIMS {
+    if !env.is_array(v)? {
         return Err(bad());
     }
-    (0..env.array_len(v)?)
+    let len = env.array_len(v)?;
+    if len as usize > MAX_DIMS {
+        return Err(bad());
+    }
+    (0..len)
         .map(|i| {
             let d = env.get_element(v, i)?;
             if env.type_of(d)? != sys::ValueType::napi_number {

@@ -354,7 +354,11 @@ impl JsBuilder for ValueForJs {
         self.push(Node::Typed(element, bytes, None))
     }
     fn numbers(&mut self, values: &[f64]) -> Result<Index> {
-        self.push(Node::Numbers(values.to_vec()))
+        let mut copy = Vec::new();
+        copy.try_reserve_exact(values.len())
+            .map_err(|_| Error::Conversion(format!("cannot allocate {} numbers", values.len())))?;
+        copy.extend_from_slice(values);
+        self.push(Node::Numbers(copy))
     }
     fn array(&mut self, len: usize) -> Result<Index> {
         if len > MAX_ARRAY_LENGTH {

@@ -3,11 +3,13 @@
 //!
 //! Thread rules: made and dropped attached to the exporter's interpreter (it borrows the
 //! `Python` token's lifetime, so it cannot leave the attach that made it). No Python code runs
-//! while it copies (`PyBuffer_ToContiguous` is plain C), but the exporter's own `getbuffer`
-//! (a `__buffer__` method) may run Python code when the view is made.
+//! while it copies (a strided gather here, `PyBuffer_ToContiguous` for an indirect layout:
+//! plain C), but the exporter's own `getbuffer` (a `__buffer__` method) may run Python code
+//! when the view is made, and `__release_buffer__` when it is dropped.
 
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
+use std::sync::atomic::AtomicU64;
 
 use pyo3::{ffi, Bound, PyAny, PyErr, PyResult, Python};
 
@@ -144,7 +146,7 @@ impl<'py> Exported<'py> {
 impl Exported<'_> {
     /// Copies a strided layout (no suboffsets) into `dest` in C order: whole rows at once where
     /// the last dimension is contiguous, else item by item. Not `PyBuffer_ToContiguous`, which
-    /// copies a strided array twice through a temporary as large as it.
+    /// copies each strided row twice, through a temporary.
     fn gather(&self, dest: &mut [MaybeUninit<u8>]) {
         let v = &*self.view;
         let item = v.itemsize as usize;
@@ -245,7 +247,8 @@ pub fn empty<'py>(
     itemsize: usize,
     shape: &[usize],
 ) -> Result<Bound<'py, PyAny>> {
-    static NOTHING: u8 = 0;
+    // Writable memory (an atomic's), though nothing reads or writes it: no elements.
+    static NOTHING: AtomicU64 = AtomicU64::new(0);
     if shape.len() > MAX_DIMS || !shape.contains(&0) {
         return Err(Error::Internal(
             "an empty view of a shape with elements".into(),
@@ -254,7 +257,7 @@ pub fn empty<'py>(
     let mut dims: Vec<ffi::Py_ssize_t> = shape.iter().map(|&d| d as ffi::Py_ssize_t).collect();
     let mut strides = c_strides(shape, itemsize);
     let mut view = ffi::Py_buffer::new();
-    view.buf = (&raw const NOTHING).cast_mut().cast(); // never read or written: no elements
+    view.buf = NOTHING.as_ptr().cast();
     view.itemsize = itemsize as ffi::Py_ssize_t;
     view.ndim = shape.len() as i32;
     view.format = format.as_ptr().cast_mut();
