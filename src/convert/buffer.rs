@@ -95,7 +95,7 @@ fn item<B: JsBuilder>(
     let int = |signed: bool| -> i128 {
         let value = u64::from_ne_bytes(word) as i128;
         let bits = 8 * element.size() as u32;
-        match signed && bits < 128 && value >> (bits - 1) & 1 == 1 {
+        match signed && value >> (bits - 1) & 1 == 1 {
             true => value - (1i128 << bits),
             false => value,
         }
@@ -193,17 +193,20 @@ pub fn is_masked(obj: &Bound<'_, PyAny>) -> Result<bool> {
     if unsafe { ffi::PyObject_CheckBuffer(obj.as_ptr()) } == 0 {
         return Ok(false);
     }
-    let masked = (|| -> PyResult<Option<Bound<'_, PyAny>>> {
-        let modules = py.import("sys")?.getattr("modules")?;
-        match modules.get_item("numpy.ma") {
-            Ok(ma) => ma.getattr("MaskedArray").map(Some),
-            Err(_) => Ok(None),
-        }
-    })()
-    .map_err(|e| exception::from_pyerr(py, e))?;
-    let Some(masked) = masked else {
-        return Ok(false);
+    let name = pyo3::types::PyString::new(py, "numpy.ma");
+    // SAFETY: attached; a new reference to the module if this interpreter imported it, else
+    // NULL (with an exception set only if the lookup itself failed).
+    let ma = unsafe { Bound::from_owned_ptr_or_opt(py, ffi::PyImport_GetModule(name.as_ptr())) };
+    let Some(ma) = ma else {
+        // SAFETY: attached; reads the error indicator.
+        return match unsafe { ffi::PyErr_Occurred() }.is_null() {
+            true => Ok(false),
+            false => Err(exception::take(py)),
+        };
     };
+    let masked = ma
+        .getattr("MaskedArray")
+        .map_err(|e| exception::from_pyerr(py, e))?;
     // SAFETY: attached; `PyType_IsSubtype` reads the MROs of two live objects' types (false if
     // `masked` is not a type: its `tp_mro` is then not consulted as a class's).
     Ok(unsafe {

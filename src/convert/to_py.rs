@@ -264,11 +264,18 @@ impl<B: PyBuilder> ToPy<B> {
         count: u32,
     ) -> Result<Option<B::Out>> {
         let env = self.env;
-        let mut names = (0..count)
-            .map(|i| env.get_string(env.get_element(keys, i)?))
-            .collect::<Result<Vec<_>>>()?;
-        names.sort_unstable();
-        if names != ["data", "shape"] && names != ["data", "format", "shape"] {
+        // Own keys are distinct: `data` and `shape` among 2 or 3 of these three names suffice.
+        // Most objects stop at their first key, read without allocating.
+        const NAMES: [&str; 3] = ["data", "shape", "format"];
+        let mut seen = [false; 3];
+        for i in 0..count {
+            let key = env.get_element(keys, i)?;
+            match env.with_utf8(key, |k| NAMES.iter().position(|&n| n == k))? {
+                Some(n) => seen[n] = true,
+                None => return Ok(None),
+            }
+        }
+        if !(seen[0] && seen[1]) {
             return Ok(None);
         }
         let data = env.get_property(v, env.string("data")?)?;
